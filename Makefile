@@ -1,0 +1,38 @@
+# The README's commands. Everything runs from a virtual environment in .venv made with python3.11.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: demo test dev bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## make demo: set up, generate demo events, run the whole graph on SQLite + embedded cache
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/analytics-pipeline demo
+
+## make test: set up and run the test suite (what .ci/run calls)
+test: $(STAMP)
+	$(BIN)/pytest -n 2 -q
+
+## make dev: open the Dagster UI on the same data
+dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -m analytics_pipeline.definitions
+
+## make bench: run the benchmarks (prints tables; see README)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/aggregate.py
+
+clean:
+	rm -rf $(VENV) data .dagster_home

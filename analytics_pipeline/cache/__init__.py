@@ -1,0 +1,1 @@
+"""Warmed dashboard cache: Redis, or an embedded table in the warehouse with the same semantics."""

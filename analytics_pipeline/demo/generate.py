@@ -1,0 +1,165 @@
+"""Realistic, reproducible analytics events for demos, tests and benchmarks.
+
+Sessions of several events with exponential gaps, a daily traffic curve, zipf-distributed
+pages and referrers, returning visitors, custom events, a sprinkling of malformed lines and of
+re-sent duplicates. The same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import orjson
+
+PAGES = ["/", "/pricing", "/features", "/blog", "/docs", "/signup", "/login", "/about", "/contact",
+         "/careers", "/docs/getting-started", "/docs/api", "/blog/launch", "/blog/how-we-scale",
+         "/integrations", "/changelog", "/security", "/status", "/terms", "/privacy"]
+PAGES += [f"/products/{i}" for i in range(1, 121)] + [f"/blog/post-{i}" for i in range(1, 61)]
+REFERRERS = [None, "https://www.google.com/search?q=analytics", "https://news.ycombinator.com/item?id=1",
+             "https://www.facebook.com/", "https://t.co/abc", "https://www.bing.com/search",
+             "https://duckduckgo.com/", "https://www.reddit.com/r/dataengineering", "newsletter",
+             "https://github.com/trending", "https://www.linkedin.com/feed/", "android-app://com.slack"]
+CUSTOM_EVENTS = ["signup", "add_to_cart", "purchase", "video_play", "newsletter_subscribe", "search",
+                 "download", "share"]
+# Share of sessions starting in each UTC hour: quiet nights, busy afternoons.
+HOURLY = [2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 8, 9, 9, 9, 8, 7, 6, 5, 5, 4, 3, 2]
+
+
+def _zipf_weights(n: int, s: float = 1.1) -> list[float]:
+    total = 0.0
+    out = []
+    for k in range(1, n + 1):
+        total += 1.0 / k**s
+        out.append(total)
+    return out
+
+
+@dataclass
+class GeneratedFiles:
+    paths: list[Path]
+    events: int  # valid events written (duplicates excluded)
+    duplicates: int
+    malformed: int
+
+    @property
+    def lines(self) -> int:
+        return self.events + self.duplicates + self.malformed
+
+
+class EventGenerator:
+    def __init__(self, *, seed: int = 42, websites: int = 3, malformed_rate: float = 0.002,
+                 duplicate_rate: float = 0.001) -> None:
+        self.rng = random.Random(seed)
+        self.websites = [f"site-{i + 1:02d}" for i in range(websites)]
+        self.site_weights = _zipf_weights(websites, 0.8)
+        self.page_weights = _zipf_weights(len(PAGES))
+        self.ref_weights = _zipf_weights(len(REFERRERS), 0.9)
+        self.malformed_rate = malformed_rate
+        self.duplicate_rate = duplicate_rate
+        self._session_seq = 0
+        self._event_seq = 0
+        self.visitors = max(50, 1)
+
+    def sessions_for_day(self, day: date, events_target: int) -> Iterator[list[dict]]:
+        """Sessions starting on ``day`` until about ``events_target`` events."""
+        rng = self.rng
+        produced = 0
+        visitor_pool = max(100, events_target // 6)
+        day_start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        while produced < events_target:
+            self._session_seq += 1
+            site = rng.choices(self.websites, cum_weights=self.site_weights)[0]
+            visitor = f"v-{site}-{int(rng.paretovariate(1.2) * 37) % (visitor_pool * 4):06d}"
+            hour = rng.choices(range(24), weights=HOURLY)[0]
+            at = day_start + timedelta(hours=hour, seconds=rng.random() * 3600)
+            n_events = min(40, 1 + int(rng.expovariate(1 / 3.0)))
+            referrer = rng.choices(REFERRERS, cum_weights=self.ref_weights)[0]
+            session_id = f"s-{self._session_seq:09d}"
+            events = []
+            for i in range(n_events):
+                self._event_seq += 1
+                if i and rng.random() < 0.18:
+                    event = {"event_type": "custom", "event_name": rng.choice(CUSTOM_EVENTS),
+                             "properties": {"value": round(rng.random() * 100, 2), "plan": rng.choice(["free", "pro", "team"])}}
+                    if rng.random() < 0.5:
+                        event["url_path"] = events[-1].get("url_path", "/") if events else "/"
+                else:
+                    event = {"event_type": "pageview",
+                             "url_path": rng.choices(PAGES, cum_weights=self.page_weights)[0]}
+                    if rng.random() < 0.2:
+                        event["properties"] = {"utm_source": rng.choice(["ads", "mail", "social"])}
+                event.update({
+                    "event_id": f"e-{self._event_seq:010d}",
+                    "website_id": site,
+                    "session_id": session_id,
+                    "visitor_id": visitor,
+                    "referrer": referrer if i == 0 else None,
+                    "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                    "context": {"ip": f"203.0.113.{rng.randrange(1, 255)}", "user_agent": "Mozilla/5.0"},
+                })
+                events.append(event)
+                at += timedelta(seconds=5 + rng.expovariate(1 / 55.0))
+            produced += n_events
+            yield events
+
+    def malformed_line(self, valid: dict) -> bytes:
+        rng = self.rng
+        kind = rng.randrange(6)
+        if kind == 0:
+            return orjson.dumps(valid)[:-7]  # truncated JSON
+        broken = dict(valid)
+        if kind == 1:
+            broken.pop("session_id")
+        elif kind == 2:
+            broken["occurred_at"] = broken["occurred_at"].rstrip("Z")  # naive
+        elif kind == 3:
+            broken["event_type"] = "click"
+        elif kind == 4:
+            broken["website_id"] = 12345
+        else:
+            broken["url_path"] = "no-leading-slash"
+            broken["event_type"] = "pageview"
+        return orjson.dumps(broken)
+
+    def write_days(self, out_dir: Path, start: date, days: int, events_per_day: int, *,
+                   gzip_files: bool = False, prefix: str = "events") -> GeneratedFiles:
+        """One JSONL file per day (``{prefix}-YYYY-MM-DD.jsonl[.gz]``), written then renamed so a
+        watching sensor never sees half a file."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths: list[Path] = []
+        events = duplicates = malformed = 0
+        rng = self.rng
+        for offset in range(days):
+            day = start + timedelta(days=offset)
+            name = f"{prefix}-{day.isoformat()}.jsonl" + (".gz" if gzip_files else "")
+            final = out_dir / name
+            tmp = out_dir / f".{name}.tmp"
+            opener = gzip.open if gzip_files else open
+            with opener(tmp, "wb") as handle:
+                lines: list[bytes] = []
+                for session in self.sessions_for_day(day, events_per_day):
+                    for event in session:
+                        r = rng.random()
+                        if r < self.malformed_rate:
+                            lines.append(self.malformed_line(event))
+                            malformed += 1
+                            continue
+                        line = orjson.dumps(event)
+                        lines.append(line)
+                        events += 1
+                        if r > 1 - self.duplicate_rate:
+                            lines.append(line)  # the client re-sent it
+                            duplicates += 1
+                    if len(lines) > 10_000:
+                        handle.write(b"\n".join(lines) + b"\n")
+                        lines.clear()
+                if lines:
+                    handle.write(b"\n".join(lines) + b"\n")
+            tmp.rename(final)
+            paths.append(final)
+        return GeneratedFiles(paths, events, duplicates, malformed)

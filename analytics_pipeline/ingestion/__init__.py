@@ -1,0 +1,1 @@
+"""Ingestion: event files in the landing directory -> ``events`` / ``rejected_events``."""

@@ -1,0 +1,196 @@
+"""SPEC §2 validation of one event, as pure functions (no I/O, no Dagster).
+
+``validate_event`` returns either an :data:`EventRow` ready to load or a ``str`` reason that a
+person can act on. The rules are exactly SPEC §2; anything the SPEC does not name is ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+MAX_ID = {"event_id": 128, "website_id": 64, "session_id": 128, "visitor_id": 128}
+MAX_EVENT_NAME = 128
+MAX_URL_PATH = 2048
+MAX_PROPERTIES_BYTES = 16 * 1024
+MAX_RAW_BYTES = 64 * 1024
+FUTURE_TOLERANCE = timedelta(minutes=5)
+EVENT_TYPES = ("pageview", "custom")
+TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+# Column order of an accepted row, shared by the loaders and the SQL files.
+EVENT_COLUMNS = (
+    "event_id",
+    "website_id",
+    "session_id",
+    "visitor_id",
+    "event_type",
+    "event_name",
+    "url_path",
+    "referrer",
+    "occurred_at",
+    "properties",
+)
+EventRow = tuple[str, str, str, str, str, "str | None", "str | None", "str | None", str, "str | None"]
+
+_TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+# Full (8 groups) or compressed ("::") IPv6; never matches a clock time like 10:00:00.
+_IPV6 = re.compile(
+    r"(?<![0-9A-Fa-f:])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
+    r"|(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*)?)"
+    r"(?![0-9A-Fa-f:])"
+)
+
+
+def type_name(value: Any) -> str:
+    return _TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def normalise_referrer(value: str | None) -> str | None:
+    """SPEC §2: a URL with a host keeps the host, lower-cased, without a leading ``www.``;
+    anything else is the trimmed, lower-cased string; empty is null (direct)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if "//" in text:
+        try:
+            host = urlsplit(text).hostname
+        except ValueError:
+            host = None
+        if host:
+            host = host.lower()
+            return host[4:] if host.startswith("www.") and len(host) > 4 else host
+    return text.lower()
+
+
+def parse_timestamp(value: Any, now: datetime) -> datetime | str:
+    """An aware UTC datetime, or the reason the value is not an acceptable ``occurred_at``."""
+    if not isinstance(value, str):
+        return f"occurred_at must be an ISO 8601 string, got {type_name(value)}"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return f"occurred_at is not a valid ISO 8601 timestamp: {value[:64]!r}"
+    if parsed.tzinfo is None:
+        return f"occurred_at has no UTC offset (add Z or +hh:mm): {value[:64]!r}"
+    parsed = parsed.astimezone(timezone.utc)
+    if parsed > now + FUTURE_TOLERANCE:
+        return f"occurred_at is more than 5 minutes in the future: {value[:64]!r}"
+    return parsed
+
+
+def _required_string(obj: dict[str, Any], field: str, limit: int) -> str | tuple[None, str]:
+    value = obj.get(field)
+    if value is None:
+        return None, f"{field} is required"
+    if not isinstance(value, str):
+        return None, f"{field} must be a string, got {type_name(value)}"
+    if not value:
+        return None, f"{field} must not be empty"
+    if len(value) > limit:
+        return None, f"{field} is longer than {limit} characters ({len(value)})"
+    return value
+
+
+def strip_ip(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without ``ip`` and ``context.ip`` (SPEC §2: never stored)."""
+    if "ip" in obj:
+        obj = {k: v for k, v in obj.items() if k != "ip"}
+    context = obj.get("context")
+    if isinstance(context, dict) and "ip" in context:
+        obj = {**obj, "context": {k: v for k, v in context.items() if k != "ip"}}
+    return obj
+
+
+def validate_event(obj: Any, now: datetime) -> EventRow | str:
+    """One parsed line -> the row to load, or the reason it is rejected."""
+    if not isinstance(obj, dict):
+        return f"line is not a JSON object (got {type_name(obj)})"
+    ids = []
+    for field in ("event_id", "website_id", "session_id", "visitor_id"):
+        value = _required_string(obj, field, MAX_ID[field])
+        if isinstance(value, tuple):
+            return value[1]
+        ids.append(value)
+
+    event_type = obj.get("event_type")
+    if event_type not in EVENT_TYPES:
+        if event_type is None:
+            return "event_type is required"
+        return f"event_type must be 'pageview' or 'custom', got {str(event_type)[:64]!r}"
+
+    event_name = None
+    if event_type == "custom":
+        name = _required_string(obj, "event_name", MAX_EVENT_NAME)
+        if isinstance(name, tuple):
+            return name[1] + " for custom events"
+        event_name = name
+
+    url_path = obj.get("url_path")
+    if url_path is None:
+        if event_type == "pageview":
+            return "url_path is required for pageview events"
+    elif not isinstance(url_path, str):
+        return f"url_path must be a string, got {type_name(url_path)}"
+    elif not url_path.startswith("/"):
+        return f"url_path must start with '/': {url_path[:64]!r}"
+    elif len(url_path) > MAX_URL_PATH:
+        return f"url_path is longer than {MAX_URL_PATH} characters ({len(url_path)})"
+
+    referrer = obj.get("referrer")
+    if referrer is not None and not isinstance(referrer, str):
+        return f"referrer must be a string or null, got {type_name(referrer)}"
+
+    occurred = parse_timestamp(obj.get("occurred_at"), now) if "occurred_at" in obj else "occurred_at is required"
+    if isinstance(occurred, str):
+        return occurred
+
+    properties = obj.get("properties")
+    properties_json = None
+    if properties is not None:
+        if not isinstance(properties, dict):
+            return f"properties must be a JSON object, got {type_name(properties)}"
+        properties = strip_ip(properties)
+        encoded = orjson.dumps(properties)
+        if len(encoded) > MAX_PROPERTIES_BYTES:
+            return f"properties are {len(encoded)} bytes serialised, the limit is {MAX_PROPERTIES_BYTES}"
+        properties_json = encoded.decode()
+
+    return (
+        ids[0],
+        ids[1],
+        ids[2],
+        ids[3],
+        event_type,
+        event_name,
+        url_path,
+        normalise_referrer(referrer),
+        occurred.strftime(TS_FORMAT),
+        properties_json,
+    )
+
+
+def redact_raw(raw: str) -> str:
+    """A rejected line as stored: IP fields removed when it is a JSON object, IP-looking text
+    masked otherwise, cut at 64 KiB."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict):
+        stripped = strip_ip(obj)
+        if stripped is not obj:
+            raw = orjson.dumps(stripped).decode()
+    raw = _IPV6.sub("[ip]", _IPV4.sub("[ip]", raw))
+    encoded = raw.encode("utf-8", "replace")
+    if len(encoded) > MAX_RAW_BYTES:
+        raw = encoded[:MAX_RAW_BYTES].decode("utf-8", "ignore")
+    return raw

@@ -1,0 +1,88 @@
+"""Every environment variable the pipeline reads (SPEC §1), in one place.
+
+Dagster resources take their configuration from :func:`env_or_default`, which hands Dagster an
+``EnvVar`` when the variable is set (so the UI shows where a value came from and never its
+content) and the documented default otherwise. Plain-Python callers (the CLI, benchmarks) use
+the ``*_default`` helpers, which resolve the same rules eagerly.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = REPO_ROOT / "sql"
+
+
+def env_or_default(name: str, default: str) -> dg.EnvVar | str:
+    """``EnvVar(name)`` when ``name`` is set in the environment, else ``default``."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value else default
+
+
+def data_dir() -> Path:
+    """``ANALYTICS_DATA_DIR``: root for everything written locally (default ``./data``)."""
+    return Path(_env("ANALYTICS_DATA_DIR", "data")).absolute()
+
+
+def database_url() -> str:
+    """``ANALYTICS_DATABASE_URL``: the warehouse; default SQLite file in the data dir."""
+    return _env("ANALYTICS_DATABASE_URL", f"sqlite:///{data_dir() / 'warehouse.db'}")
+
+
+def redis_url() -> str:
+    """``ANALYTICS_REDIS_URL``: Redis for warmed cache entries; empty means embedded cache."""
+    return _env("ANALYTICS_REDIS_URL", "")
+
+
+def landing_dir() -> Path:
+    """``ANALYTICS_LANDING_DIR``: where event files are dropped."""
+    return Path(_env("ANALYTICS_LANDING_DIR", str(data_dir() / "landing"))).absolute()
+
+
+def reports_dir() -> Path:
+    """``ANALYTICS_REPORTS_DIR``: where report files are written."""
+    return Path(_env("ANALYTICS_REPORTS_DIR", str(data_dir() / "reports"))).absolute()
+
+
+def retention_days() -> int:
+    """``ANALYTICS_RETENTION_DAYS``: raw events and sessions older than this are deleted."""
+    return int(_env("ANALYTICS_RETENTION_DAYS", "90"))
+
+
+def retention_batch_size() -> int:
+    """``ANALYTICS_RETENTION_BATCH_SIZE``: rows per DELETE batch on SQLite (default 1000)."""
+    return int(_env("ANALYTICS_RETENTION_BATCH_SIZE", "1000"))
+
+
+def session_timeout_minutes() -> int:
+    """``ANALYTICS_SESSION_TIMEOUT_MINUTES``: inactivity after which a session is closed."""
+    return int(_env("ANALYTICS_SESSION_TIMEOUT_MINUTES", "30"))
+
+
+def start_date() -> date:
+    """``ANALYTICS_START_DATE``: the first daily partition (read when definitions load)."""
+    return date.fromisoformat(_env("ANALYTICS_START_DATE", "2024-01-01"))
+
+
+def smtp_url() -> str:
+    """``ANALYTICS_SMTP_URL``: ``smtp://host:port`` for report delivery; empty skips delivery."""
+    return _env("ANALYTICS_SMTP_URL", "")
+
+
+def templates_dir() -> Path:
+    """``ANALYTICS_TEMPLATES_DIR``: report template files (default ``report_templates/``)."""
+    return Path(_env("ANALYTICS_TEMPLATES_DIR", str(REPO_ROOT / "report_templates"))).absolute()
+
+
+def alert_rules_dir() -> Path:
+    """``ANALYTICS_ALERT_RULES_DIR``: metric alert rule files (default ``alert_rules/``)."""
+    return Path(_env("ANALYTICS_ALERT_RULES_DIR", str(REPO_ROOT / "alert_rules"))).absolute()

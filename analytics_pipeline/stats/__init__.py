@@ -1,0 +1,1 @@
+"""Daily, weekly and monthly statistics per website (SPEC §3)."""

@@ -1,0 +1,1 @@
+UPDATE ingest_batches SET loaded = :loaded WHERE batch_id = :batch_id
