@@ -2,10 +2,15 @@
 flows), merged, with the shared resources applied once."""
 
 import importlib
+import warnings
 
 import dagster as dg
 
 from analytics_pipeline.resources import default_resources
+
+# BackfillPolicy and a few other APIs we rely on are marked beta; say so once, not per asset.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 STAGES = ["ingestion", "sessions", "stats", "cache", "reports", "retention", "alerts"]
 

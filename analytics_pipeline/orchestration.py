@@ -49,7 +49,7 @@ def skip_if_running(instance: dg.DagsterInstance, job_name: str) -> dg.SkipReaso
 
 
 def non_overlapping_schedule(
-    job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition,
+    job,
     cron: str,
     *,
     name: str,

@@ -1,0 +1,130 @@
+"""``demo``: the README's main command. Generates demo events, then runs the whole graph
+in-process against the local Dagster instance ($DAGSTER_HOME), so `make dev` shows the runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import warnings
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from analytics_pipeline import settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo", help="generate demo data and run the whole graph on the configured warehouse")
+    demo.add_argument("--days", type=int, default=30)
+    demo.add_argument("--events-per-day", type=int, default=10_000)
+    demo.add_argument("--websites", type=int, default=3)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.set_defaults(func=run_demo)
+
+
+def _range_tags(first: str, last: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    warnings.filterwarnings("ignore")
+    import dagster as dg
+
+    from analytics_pipeline.definitions import defs
+    from analytics_pipeline.demo.generate import EventGenerator
+    from analytics_pipeline.stats.build import read_period
+    from analytics_pipeline.warehouse import Warehouse
+    from analytics_pipeline.warehouse.engine import redact_url
+
+    if not os.environ.get("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="dagster_home_")
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.get()
+    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    first = yesterday - timedelta(days=args.days - 1)
+    landing = settings.landing_dir()
+    print(f"warehouse: {redact_url(settings.database_url())}")
+    print(f"cache:     {'redis' if settings.redis_url() else 'embedded (warehouse table cache_entries)'}")
+    print(f"dagster:   {os.environ['DAGSTER_HOME']}")
+
+    gen = EventGenerator(seed=args.seed, websites=args.websites)
+    written = gen.write_days(landing, first, args.days, args.events_per_day)
+    print(f"\n1. generated {written.lines:,} lines for {first} .. {yesterday} into {landing} "
+          f"({written.duplicates:,} re-sent duplicates, {written.malformed:,} malformed on purpose)")
+
+    def run_job(name: str, **kwargs) -> dg.ExecuteInProcessResult:
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        result = defs.resolve_job_def(name).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet, **kwargs)
+        if not result.success:
+            raise SystemExit(f"{name} failed: see `make dev` -> Runs -> {result.run_id}")
+        return result
+
+    result = run_job("ingest_job")
+    meta = result.asset_materializations_for_node("raw_events")[0].metadata
+    print(f"2. raw_events: {meta['lines'].value:,} lines -> {meta['loaded'].value:,} loaded, "
+          f"{meta['duplicates'].value:,} duplicates, {meta['rejected'].value:,} rejected "
+          f"({meta['events_per_second'].value:,.0f} lines/s); sessions brought up to date")
+
+    run_job("daily_stats_job", tags=_range_tags(first.isoformat(), yesterday.isoformat()))
+    print(f"3. daily_stats: {args.days} days in one run")
+    weeks = [k for k in defs.resolve_job_def("weekly_stats_job").partitions_def.get_partition_keys()
+             if first.isoformat() <= k]
+    if weeks:
+        run_job("weekly_stats_job", tags=_range_tags(weeks[0], weeks[-1]))
+    months = [k for k in defs.resolve_job_def("monthly_stats_job").partitions_def.get_partition_keys()
+              if k >= first.replace(day=1).isoformat()]
+    if months:
+        run_job("monthly_stats_job", tags=_range_tags(months[0], months[-1]))
+    print(f"   weekly_stats: {len(weeks)} complete week(s); monthly_stats: {len(months)} complete month(s)")
+
+    for step in _extra_steps():
+        step(defs, instance, run_job, first, yesterday)
+
+    wh = Warehouse(settings.database_url())
+    print(f"\nSummary, last 7 days to {yesterday} (daily_stats):")
+    print(f"  {'website':<10} {'pageviews':>10} {'custom':>8} {'visitors*':>10} {'sessions':>9} {'bounce':>7} {'avg s':>7}  top page")
+    totals: dict[str, dict] = {}
+    for offset in range(7):
+        for row in read_period(wh, "day", yesterday - timedelta(days=offset)):
+            t = totals.setdefault(row["website_id"], {"pv": 0, "ce": 0, "uv": 0, "started": 0, "bounces": 0.0, "dur": 0.0, "pages": {}})
+            t["pv"] += row["total_pageviews"]
+            t["ce"] += row["total_custom_events"]
+            t["uv"] += row["unique_visitors"]
+            t["started"] += row["sessions_started"]
+            t["bounces"] += row["bounce_rate"] * row["sessions_started"]
+            t["dur"] += row["avg_session_duration_seconds"] * row["sessions_started"]
+            for item in row["top_pages"]:
+                t["pages"][item["item"]] = t["pages"].get(item["item"], 0) + item["count"]
+    for site, t in sorted(totals.items()):
+        n = t["started"] or 1
+        top = max(t["pages"].items(), key=lambda kv: kv[1])[0] if t["pages"] else ""
+        print(f"  {site:<10} {t['pv']:>10,} {t['ce']:>8,} {t['uv']:>10,} {t['started']:>9,} "
+              f"{t['bounces'] / n:>7.1%} {t['dur'] / n:>7.1f}  {top}")
+    print("  * visitors summed over days (daily uniques); exact period uniques are in weekly/monthly_stats")
+    print(f"\nWrote: {settings.database_url().removeprefix('sqlite:///')}")
+    for path in _written_paths():
+        print(f"       {path}")
+    print("Open the UI on the same data: make dev")
+    return 0
+
+
+def _extra_steps():
+    """Later stages (cache, reports) of the demo; each is optional until that stage exists."""
+    steps = []
+    try:
+        from analytics_pipeline.cache.demo import demo_step as cache_step
+        steps.append(cache_step)
+    except ImportError:
+        pass
+    try:
+        from analytics_pipeline.reports.demo import demo_step as reports_step
+        steps.append(reports_step)
+    except ImportError:
+        pass
+    return steps
+
+
+def _written_paths() -> list[Path]:
+    reports = settings.reports_dir()
+    return sorted(p for p in reports.rglob("*") if p.is_file()) if reports.exists() else []

@@ -1,0 +1,260 @@
+"""Report templates: YAML files in the templates directory, loaded and validated.
+
+A template file describes one report (its id, schedule, formats, recipients, active flag) and
+its content (metrics, sections, top-list length, and the Jinja2 text parts). A file that does
+not validate becomes a :class:`TemplateProblem` naming the file, the field and what is wrong;
+it never stops the other templates from loading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+SCHEDULE_GRAIN = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter"}
+# 09:00 UTC: daily; Monday; the 1st of the month; the 1st of the quarter (seed).
+SCHEDULE_CRON = {
+    "daily": "0 9 * * *",
+    "weekly": "0 9 * * 1",
+    "monthly": "0 9 1 * *",
+    "quarterly": "0 9 1 1,4,7,10 *",
+}
+FORMATS = ("csv", "json", "xlsx", "pdf")
+METRICS = (
+    "total_pageviews",
+    "total_custom_events",
+    "unique_visitors",
+    "unique_sessions",
+    "sessions_started",
+    "bounce_rate",
+    "avg_session_duration_seconds",
+)
+SECTIONS = ("summary", "overview", "top_pages", "top_referrers", "events_by_type", "trend")
+TEXT_FIELDS = ("title", "summary", "email_subject", "email_body")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+TEMPLATE_SUFFIXES = (".yaml", ".yml")
+
+DEFAULT_TEXT = {
+    "title": "{{ template.name }}: {{ period.label }}",
+    "summary": "{{ kpi.total_pageviews.value }} pageviews across {{ websites | length }} website(s).",
+    "email_subject": "[analytics] {{ template.name }}: {{ period.label }}",
+    "email_body": "{{ template.name }} for {{ period.label }} is attached.\n",
+}
+
+_JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+class TemplateError(ValueError):
+    """A template file that cannot be used; the message names the file and the field."""
+
+    def __init__(self, problem: "TemplateProblem") -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """Why one template file was skipped."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ReportTemplate:
+    """One report definition and its content."""
+
+    id: str
+    name: str
+    description: str
+    schedule: str
+    formats: tuple[str, ...]
+    recipients: tuple[str, ...]
+    include_metadata: bool
+    active: bool
+    metrics: tuple[str, ...]
+    sections: tuple[str, ...]
+    top_limit: int
+    text: Mapping[str, str]
+    source: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def grain(self) -> str:
+        """``day`` | ``week`` | ``month`` | ``quarter``."""
+        return SCHEDULE_GRAIN[self.schedule]
+
+    @property
+    def cron(self) -> str:
+        return SCHEDULE_CRON[self.schedule]
+
+    @property
+    def slug(self) -> str:
+        """The id as a Dagster name (jobs and schedules allow only ``[A-Za-z0-9_]``)."""
+        return self.id.replace("-", "_")
+
+    def render_text(self, name: str, context: Mapping[str, Any]) -> str:
+        """One of the Jinja2 text parts (title, summary, email_subject, email_body)."""
+        return _JINJA.from_string(self.text[name]).render(**context)
+
+
+@dataclass
+class TemplateSet:
+    """Every template file of a directory: the usable ones and the problems of the others."""
+
+    directory: Path
+    templates: list[ReportTemplate]
+    problems: list[TemplateProblem]
+
+    def by_id(self) -> dict[str, ReportTemplate]:
+        return {t.id: t for t in self.templates}
+
+
+def _fail(file: str, field_name: str, message: str) -> TemplateError:
+    return TemplateError(TemplateProblem(file, field_name, message))
+
+
+def _string_list(file: str, raw: Mapping[str, Any], key: str, default: list[str] | None = None) -> list[str]:
+    value = raw.get(key, default)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise _fail(file, key, f"expected a list of non-empty strings, got {value!r}")
+    return value
+
+
+def _choices(file: str, key: str, values: list[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise _fail(file, key, f"unknown value(s) {unknown}; allowed: {', '.join(allowed)}")
+    if not values:
+        raise _fail(file, key, "must not be empty")
+    return tuple(dict.fromkeys(values))
+
+
+def _bool(file: str, raw: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise _fail(file, key, f"expected true or false, got {value!r}")
+    return value
+
+
+def parse_template(raw: Any, file: str = "<template>") -> ReportTemplate:
+    """A :class:`ReportTemplate` from the parsed YAML of one file; raises :class:`TemplateError`."""
+    if not isinstance(raw, Mapping):
+        raise _fail(file, "(file)", f"expected a mapping of fields, got {type(raw).__name__}")
+    known = {"id", "name", "description", "schedule", "formats", "format", "recipients",
+             "include_metadata", "active", "content"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise _fail(file, unknown[0], f"unknown field; allowed: {', '.join(sorted(known))}")
+    template_id = raw.get("id")
+    if not isinstance(template_id, str) or not ID_PATTERN.match(template_id):
+        raise _fail(file, "id", f"expected lower-case letters, digits and dashes (1-63), got {template_id!r}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(file, "name", "required, a non-empty string")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(file, "description", "expected a string")
+    schedule = raw.get("schedule")
+    if schedule not in SCHEDULE_GRAIN:
+        raise _fail(file, "schedule", f"expected one of {', '.join(SCHEDULE_GRAIN)}, got {schedule!r}")
+    if "formats" in raw and "format" in raw:
+        raise _fail(file, "formats", "give either formats or format, not both")
+    format_key = "format" if "format" in raw else "formats"
+    formats = _choices(file, format_key, [f.lower() if isinstance(f, str) else f
+                                          for f in _string_list(file, raw, format_key, ["csv"])], FORMATS)
+    recipients = _string_list(file, raw, "recipients", [])
+    bad = [r for r in recipients if not EMAIL_PATTERN.match(r)]
+    if bad:
+        raise _fail(file, "recipients", f"not an e-mail address: {', '.join(bad)}")
+
+    content = raw.get("content", {}) or {}
+    if not isinstance(content, Mapping):
+        raise _fail(file, "content", "expected a mapping")
+    content_known = {"metrics", "sections", "top_limit", *TEXT_FIELDS}
+    unknown = sorted(set(content) - content_known)
+    if unknown:
+        raise _fail(file, f"content.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(content_known))}")
+    metrics = _choices(file, "content.metrics", _string_list(file, content, "metrics", list(METRICS)), METRICS)
+    sections = _choices(file, "content.sections",
+                        _string_list(file, content, "sections", ["summary", "overview"]), SECTIONS)
+    top_limit = content.get("top_limit", 10)
+    if not isinstance(top_limit, int) or isinstance(top_limit, bool) or not 1 <= top_limit <= 10:
+        raise _fail(file, "content.top_limit", f"expected an integer 1-10 (the stats keep 10), got {top_limit!r}")
+    text: dict[str, str] = {}
+    for key in TEXT_FIELDS:
+        value = content.get(key, DEFAULT_TEXT[key])
+        if not isinstance(value, str):
+            raise _fail(file, f"content.{key}", "expected a Jinja2 string")
+        try:
+            _JINJA.parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise _fail(file, f"content.{key}", f"Jinja2 syntax error line {exc.lineno}: {exc.message}") from None
+        text[key] = value
+    return ReportTemplate(
+        id=template_id,
+        name=name.strip(),
+        description=description.strip(),
+        schedule=schedule,
+        formats=formats,
+        recipients=tuple(recipients),
+        include_metadata=_bool(file, raw, "include_metadata", True),
+        active=_bool(file, raw, "active", True),
+        metrics=metrics,
+        sections=sections,
+        top_limit=top_limit,
+        text=text,
+        source=file,
+    )
+
+
+def load_template(path: Path) -> ReportTemplate:
+    """One template file; raises :class:`TemplateError` naming the file and field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        raise _fail(path.name, where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(path.name, "(file)", f"cannot read: {exc}") from None
+    template = parse_template(raw, path.name)
+    if path.stem != template.id:
+        raise _fail(path.name, "id", f"id {template.id!r} must match the file name {path.stem!r}")
+    return template
+
+
+def load_templates(directory: Path) -> TemplateSet:
+    """Every ``*.yaml``/``*.yml`` in ``directory``: valid templates and per-file problems."""
+    directory = Path(directory)
+    templates: list[ReportTemplate] = []
+    problems: list[TemplateProblem] = []
+    if not directory.is_dir():
+        problems.append(TemplateProblem(str(directory), "(directory)", "templates directory does not exist"))
+        return TemplateSet(directory, templates, problems)
+    seen: dict[str, str] = {}
+    for path in sorted(p for p in directory.iterdir() if p.suffix in TEMPLATE_SUFFIXES and p.is_file()):
+        try:
+            template = load_template(path)
+        except TemplateError as exc:
+            problems.append(exc.problem)
+            continue
+        if template.id in seen:
+            problems.append(TemplateProblem(path.name, "id", f"duplicate id {template.id!r} (also in {seen[template.id]})"))
+            continue
+        seen[template.id] = path.name
+        templates.append(template)
+    return TemplateSet(directory, templates, problems)

@@ -1,0 +1,298 @@
+"""Dagster wiring of statistics: ``daily_stats``, ``weekly_stats``, ``monthly_stats``, their
+jobs, schedules, checks, and the late-data sensor."""
+
+import json
+import time
+from datetime import date, datetime, timedelta, timezone
+
+import dagster as dg
+
+from analytics_pipeline.orchestration import (
+    OWNER,
+    SINGLETON_TAG,
+    active_run,
+    markdown_table,
+    non_overlapping_schedule,
+    warehouse_kind,
+)
+from analytics_pipeline.partitions import (
+    daily_partitions,
+    monthly_partitions,
+    previous_period_start,
+    weekly_partitions,
+)
+from analytics_pipeline.resources import WarehouseResource
+from analytics_pipeline.stats.build import GRAIN_TABLES, build_period, read_period
+from analytics_pipeline.stats.checks import daily_mismatches, period_pageview_mismatches
+from analytics_pipeline.warehouse import Warehouse
+
+GRAIN_ASSET = {"day": "daily_stats", "week": "weekly_stats", "month": "monthly_stats"}
+GRAIN_PARTITIONS = {"day": daily_partitions, "week": weekly_partitions, "month": monthly_partitions}
+GRAIN_WORD = {"day": "UTC day", "week": "week (Monday to Sunday, UTC)", "month": "calendar month (UTC)"}
+
+
+def stats_schema(key_column: str) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn("website_id", "text"),
+            dg.TableColumn(key_column, "date", description="first day of the period"),
+            dg.TableColumn("total_pageviews", "integer", description="pageview events in the period"),
+            dg.TableColumn("total_custom_events", "integer", description="custom events in the period"),
+            dg.TableColumn("unique_visitors", "integer", description="distinct visitor_id, exact over the period"),
+            dg.TableColumn("unique_sessions", "integer", description="distinct session_id with events in the period"),
+            dg.TableColumn("top_pages", "json", description='10 paths with most pageviews: [{"item", "count"}], ties by item'),
+            dg.TableColumn("top_referrers", "json", description='same over normalised referrers; null shown as "direct"'),
+            dg.TableColumn("events_by_type", "json", description='{"pageview": n, <custom event_name>: n, ...}'),
+            dg.TableColumn("sessions_started", "integer", description="sessions whose started_at is in the period"),
+            dg.TableColumn("bounce_rate", "float", description="share of those sessions with is_bounce; 0.0 when none"),
+            dg.TableColumn("avg_session_duration_seconds", "float", description="mean last_activity_at - started_at of those sessions"),
+            dg.TableColumn("computed_at", "timestamp"),
+        ]
+    )
+
+
+def _preview(rows: list[dict]) -> str:
+    return markdown_table(
+        [
+            {
+                "website": r["website_id"],
+                "pageviews": r["total_pageviews"],
+                "custom": r["total_custom_events"],
+                "visitors": r["unique_visitors"],
+                "sessions": r["unique_sessions"],
+                "bounce": f"{r['bounce_rate']:.1%}",
+                "avg duration s": f"{r['avg_session_duration_seconds']:.1f}",
+                "top page": (r["top_pages"][0]["item"] if r["top_pages"] else ""),
+            }
+            for r in rows
+        ]
+    )
+
+
+def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: str) -> tuple[list[date], int, float]:
+    """Build every partition of this run (a backfill range is one run), logging progress."""
+    keys = context.partition_keys
+    started = time.perf_counter()
+    rows = 0
+    days = [date.fromisoformat(k) for k in keys]
+    for i, day in enumerate(days, 1):
+        written = build_period(wh, grain, day)
+        rows += written
+        if len(days) <= 10 or i % 10 == 0 or i == len(days):
+            context.log.info(f"{GRAIN_ASSET[grain]} {day}: {written} website row(s) [{i}/{len(days)}]")
+    return days, rows, time.perf_counter() - started
+
+
+def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
+    name = GRAIN_ASSET[grain]
+    table, key_column = GRAIN_TABLES[grain]
+
+    @dg.asset(
+        name=name,
+        group_name="stats",
+        deps=["raw_events", "sessions"],
+        partitions_def=GRAIN_PARTITIONS[grain],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"sql", warehouse_kind()},
+        owners=[OWNER],
+        description=(
+            f"One row per website and {GRAIN_WORD[grain]} with events: traffic, exact uniques, top "
+            "pages and referrers, events by type, and the sessions started in the period (SPEC §3). "
+            "Computed in SQL; re-materializing a partition replaces it atomically."
+        ),
+        metadata={"dagster/column_schema": stats_schema(key_column), "dagster/table_name": table},
+        check_specs=check_specs,
+    )
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        wh = warehouse.get()
+        periods, rows, seconds = _build_partitions(context, wh, grain)
+        last = read_period(wh, grain, periods[-1])
+        context.log.info(f"{name}: {len(periods)} period(s), {rows} row(s) in {seconds:.2f}s")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "periods": len(periods),
+                "first_period": periods[0].isoformat(),
+                "last_period": periods[-1].isoformat(),
+                "duration_seconds": round(seconds, 3),
+                "seconds_per_period": round(seconds / len(periods), 4),
+                "websites_in_last_period": len(last),
+                "pageviews_in_last_period": sum(r["total_pageviews"] for r in last),
+                "preview": dg.MetadataValue.md(f"**{periods[-1]}**\n\n" + _preview(last)),
+                "sql": dg.MetadataValue.md(
+                    "```sql\n" + wh.sql_text("insert_period_stats", table=table, key_column=key_column) + "\n```"
+                ),
+            },
+            check_results=check_fn(wh, periods),
+        )
+
+    return _asset
+
+
+def _daily_checks(wh: Warehouse, periods: list[date]) -> list[dg.AssetCheckResult]:
+    mismatches = daily_mismatches(wh, periods[0], periods[-1])
+    return [
+        dg.AssetCheckResult(
+            check_name="reconciles_with_raw_events",
+            passed=not mismatches,
+            metadata={"days_checked": len(periods), "mismatches": len(mismatches),
+                      "examples": dg.MetadataValue.md(markdown_table(mismatches, limit=10))},
+        )
+    ]
+
+
+def _period_checks(grain: str):
+    def check(wh: Warehouse, periods: list[date]) -> list[dg.AssetCheckResult]:
+        bad = [dict(r, period=p.isoformat()) for p in periods for r in period_pageview_mismatches(wh, grain, p)]
+        return [
+            dg.AssetCheckResult(
+                check_name="pageviews_equal_sum_of_days",
+                passed=not bad,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="Differences usually mean some days' daily_stats are missing or stale.",
+                metadata={"periods_checked": len(periods), "mismatches": len(bad),
+                          "examples": dg.MetadataValue.md(markdown_table(bad, limit=10))},
+            )
+        ]
+
+    return check
+
+
+daily_stats = _stats_asset(
+    "day",
+    [dg.AssetCheckSpec("reconciles_with_raw_events", asset="daily_stats",
+                       description="Pageviews and custom events equal the events table's counts for each day and website.")],
+    _daily_checks,
+)
+weekly_stats = _stats_asset(
+    "week",
+    [dg.AssetCheckSpec("pageviews_equal_sum_of_days", asset="weekly_stats",
+                       description="Weekly pageviews equal the sum of the week's daily_stats.")],
+    _period_checks("week"),
+)
+monthly_stats = _stats_asset(
+    "month",
+    [dg.AssetCheckSpec("pageviews_equal_sum_of_days", asset="monthly_stats",
+                       description="Monthly pageviews equal the sum of the month's daily_stats.")],
+    _period_checks("month"),
+)
+
+
+@dg.asset_check(
+    asset=daily_stats,
+    name="yesterday_is_aggregated",
+    description="The seed's 'aggregation is behind' alert: yesterday's daily_stats partition is "
+    "materialized (checked at 03:00 UTC by daily_stats_freshness_schedule).",
+)
+def yesterday_is_aggregated(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+    done = context.instance.get_materialized_partitions(dg.AssetKey("daily_stats"))
+    latest = max(done) if done else None
+    return dg.AssetCheckResult(
+        passed=yesterday in done,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=None if yesterday in done else f"daily_stats for {yesterday} is missing: aggregation is behind",
+        metadata={"yesterday": yesterday, "latest_materialized_day": latest or "none"},
+    )
+
+
+def _job(grain: str):
+    name = f"{GRAIN_ASSET[grain]}_job"
+    return dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(GRAIN_ASSET[grain]),
+        partitions_def=GRAIN_PARTITIONS[grain],
+        description=f"Build {GRAIN_ASSET[grain]} for the selected partition(s).",
+        tags={SINGLETON_TAG: name},
+    )
+
+
+daily_stats_job, weekly_stats_job, monthly_stats_job = _job("day"), _job("week"), _job("month")
+daily_stats_freshness_job = dg.define_asset_job(
+    "daily_stats_freshness_job",
+    selection=dg.AssetSelection.checks(yesterday_is_aggregated),
+    description="Check that yesterday's daily statistics exist.",
+)
+
+
+def _yesterday(scheduled: datetime) -> str:
+    return (scheduled - timedelta(days=1)).date().isoformat()
+
+
+def _previous(grain: str):
+    return lambda scheduled: previous_period_start(grain, scheduled.date()).isoformat()
+
+
+schedules = [
+    non_overlapping_schedule(daily_stats_job, "0 1 * * *", name="daily_aggregation_schedule",
+                             description="The seed's daily aggregation: yesterday's daily_stats at 01:00 UTC.",
+                             partition_key_fn=_yesterday),
+    non_overlapping_schedule(weekly_stats_job, "30 1 * * 1", name="weekly_aggregation_schedule",
+                             description="Last week's weekly_stats, Mondays 01:30 UTC (after the daily one).",
+                             partition_key_fn=_previous("week")),
+    non_overlapping_schedule(monthly_stats_job, "45 1 1 * *", name="monthly_aggregation_schedule",
+                             description="Last month's monthly_stats, the 1st at 01:45 UTC (after the daily one).",
+                             partition_key_fn=_previous("month")),
+    non_overlapping_schedule(daily_stats_freshness_job, "0 3 * * *", name="daily_stats_freshness_schedule",
+                             description="At 03:00 UTC, fail visibly when yesterday's daily_stats are missing."),
+]
+
+GRAIN_JOB = {"day": daily_stats_job, "week": weekly_stats_job, "month": monthly_stats_job}
+
+
+@dg.sensor(
+    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job],
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Late data: re-materializes exactly the daily, weekly and monthly partitions that "
+    "already have statistics and whose events changed since (stats_dirty marks, written by the "
+    "sessions asset). Periods never built are left to the schedules and backfills.",
+)
+def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    marks = warehouse.get().query("select_stats_dirty")
+    if not marks:
+        return dg.SkipReason("no statistics are older than their events")
+    requests, waiting = [], []
+    by_grain: dict[str, list[dict]] = {}
+    for mark in marks:
+        by_grain.setdefault(mark["grain"], []).append(mark)
+    for grain, grain_marks in by_grain.items():
+        asset_key = dg.AssetKey(GRAIN_ASSET[grain])
+        built = context.instance.get_materialized_partitions(asset_key)
+        job = GRAIN_JOB[grain]
+        running = active_run(context.instance, job.name)
+        for mark in grain_marks:
+            key = Warehouse.to_date(mark["period_start"]).isoformat()
+            if key not in built:
+                continue
+            if running is not None:
+                waiting.append(f"{GRAIN_ASSET[grain]} {key} (run {running.run_id[:8]} in progress)")
+                continue
+            stamp = str(mark["marked_at"])
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"late:{grain}:{key}:{stamp}",
+                    job_name=job.name,
+                    partition_key=key,
+                    tags={
+                        SINGLETON_TAG: job.name,
+                        "analytics/trigger": "late_data_sensor",
+                        "analytics/reason": f"late data: {mark['events']} event(s) changed {GRAIN_ASSET[grain]} {key} after it was built",
+                    },
+                )
+            )
+    if requests:
+        return requests
+    return dg.SkipReason(
+        "waiting: " + "; ".join(waiting) if waiting else
+        f"{len(marks)} stale period(s) have no statistics yet (schedules/backfills will build them)"
+    )
+
+
+defs = dg.Definitions(
+    assets=[daily_stats, weekly_stats, monthly_stats],
+    asset_checks=[yesterday_is_aggregated],
+    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, daily_stats_freshness_job],
+    schedules=schedules,
+    sensors=[late_data_sensor],
+)

@@ -1,0 +1,1 @@
+CREATE TEMP TABLE IF NOT EXISTS touched_sessions (session_id TEXT PRIMARY KEY)

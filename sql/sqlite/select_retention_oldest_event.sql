@@ -1,0 +1,1 @@
+SELECT min(occurred_at) AS oldest FROM events
