@@ -51,9 +51,11 @@ sess AS (
     SELECT website_id,
            count(*) AS started,
            avg(is_bounce) AS bounce_rate,
-           avg(((CAST(strftime('%s', last_activity_at) AS INTEGER) - CAST(strftime('%s', started_at) AS INTEGER)) * 1000000
-                + CAST(substr(last_activity_at, 21, 6) AS INTEGER) - CAST(substr(started_at, 21, 6) AS INTEGER)) / 1000000.0)
-               AS avg_duration
+           -- Sum exact microseconds and divide once, as PostgreSQL's numeric avg does, so both
+           -- backends give the same float to the last bit.
+           sum((CAST(strftime('%s', last_activity_at) AS INTEGER) - CAST(strftime('%s', started_at) AS INTEGER)) * 1000000
+               + CAST(substr(last_activity_at, 21, 6) AS INTEGER) - CAST(substr(started_at, 21, 6) AS INTEGER))
+               / (count(*) * 1000000.0) AS avg_duration
     FROM sessions
     WHERE started_at >= :start AND started_at < :end
     GROUP BY website_id
