@@ -3,7 +3,7 @@
 CREATE TABLE IF NOT EXISTS alert_history (
     id          bigserial PRIMARY KEY,
     alert_key   text NOT NULL,           -- rule + website (metric), check name, or run id
-    kind        text NOT NULL,           -- 'metric', 'job_failure', 'freshness', 'warehouse_size'
+    kind        text NOT NULL,           -- metric, job_failure, freshness, warehouse_size, config
     rule        text NOT NULL,
     website     text,                    -- null when the alert is not about one website
     day         date,                    -- the statistics day the alert is about

@@ -3,7 +3,7 @@
 CREATE TABLE IF NOT EXISTS alert_history (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     alert_key   TEXT NOT NULL,           -- rule + website (metric), check name, or run id
-    kind        TEXT NOT NULL,           -- 'metric', 'job_failure', 'freshness', 'warehouse_size'
+    kind        TEXT NOT NULL,           -- metric, job_failure, freshness, warehouse_size, config
     rule        TEXT NOT NULL,
     website     TEXT,                    -- null when the alert is not about one website
     day         TEXT,                    -- the statistics day the alert is about

@@ -1,0 +1,1 @@
+SELECT max(date) AS latest_day FROM daily_stats
