@@ -81,9 +81,12 @@ def event(**overrides: Any) -> dict[str, Any]:
 
 
 def custom_event(name: str = "signup", **overrides: Any) -> dict[str, Any]:
-    """A valid custom event named ``name`` (no url_path unless given)."""
+    """A valid custom event named ``name`` (no url_path unless given; ``event_name=`` in
+    ``overrides`` wins over ``name``)."""
     overrides.setdefault("url_path", DROP)
-    return event(event_type="custom", event_name=name, **overrides)
+    overrides.setdefault("event_name", name)
+    overrides.setdefault("event_type", "custom")
+    return event(**overrides)
 
 
 def events(count: int, **overrides: Any) -> list[dict[str, Any]]:
