@@ -74,11 +74,22 @@ def non_overlapping_schedule(
             return skip
         scheduled = context.scheduled_execution_time
         partition_key = partition_key_fn(scheduled) if partition_key_fn else None
+        if partition_key_fn and not _has_partition(job, partition_key):
+            return dg.SkipReason(f"no partition {partition_key} for this tick (before ANALYTICS_START_DATE?)")
         run_key = f"{name}:{partition_key or scheduled.isoformat()}"
         return dg.RunRequest(run_key=run_key, partition_key=partition_key,
                              tags={SINGLETON_TAG: job.name, "analytics/trigger": name})
 
     return _schedule
+
+
+def _has_partition(job, partition_key: str | None) -> bool:
+    partitions_def = getattr(job, "partitions_def", None)
+    if partition_key is None:
+        return False
+    if partitions_def is None:
+        return True
+    return partitions_def.has_partition_key(partition_key)
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str] | None = None, limit: int = 20) -> str:

@@ -48,7 +48,6 @@ SECTION_TITLES = {
     "trend": "Trend",
 }
 TREND_METRICS = ("total_pageviews", "unique_visitors", "sessions_started", "total_custom_events")
-GRAIN_WORD = {"day": "day", "week": "week", "month": "month", "quarter": "quarter"}
 
 
 def metric_key(metric: str, grain: str) -> str:
@@ -68,12 +67,18 @@ def change_pct(value: float | None, previous: float | None) -> float | None:
     return round((value - previous) / previous * 100.0, 1)
 
 
-def change_text(value: float | None, previous: float | None) -> str:
-    """How a reader sees a change: ``+12.5%``, ``-3.0%``, ``no change``, ``new``, ``n/a``."""
+def change_text(value: float | None, previous: float | None, metric: str = "") -> str:
+    """How a reader sees a change: ``+12.5%``, ``-3.0%``, ``no change``, ``new``, ``n/a``; rates
+    (bounce rate) change in percentage points: ``+2.1 pp``."""
     if value is None:
         return "n/a"
-    if previous in (None, 0):
-        return "no change" if previous == 0 and value == 0 else ("new" if previous == 0 or value else "n/a")
+    if metric == "bounce_rate" and previous is not None:
+        points = round((value - previous) * 100, 1)
+        return "no change" if points == 0 else f"{points:+.1f} pp"
+    if previous is None:
+        return "new" if value else "n/a"
+    if previous == 0:
+        return "no change" if value == 0 else "new"
     pct = change_pct(value, previous)
     return "no change" if pct == 0 else f"{pct:+.1f}%"
 
@@ -149,7 +154,7 @@ class Kpi:
 
     @property
     def change_text(self) -> str:
-        return change_text(self.value, self.previous)
+        return change_text(self.value, self.previous, self.metric)
 
     def as_dict(self) -> dict[str, Any]:
         return {"metric": self.metric, "label": self.label, "value": self.value, "previous": self.previous,

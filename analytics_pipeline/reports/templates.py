@@ -43,7 +43,7 @@ TEMPLATE_SUFFIXES = (".yaml", ".yml")
 
 DEFAULT_TEXT = {
     "title": "{{ template.name }}: {{ period.label }}",
-    "summary": "{{ kpi.total_pageviews.value }} pageviews across {{ websites | length }} website(s).",
+    "summary": "{{ kpi.total_pageviews.display }} pageviews across {{ websites | length }} website(s).",
     "email_subject": "[analytics] {{ template.name }}: {{ period.label }}",
     "email_body": "{{ template.name }} for {{ period.label }} is attached.\n",
 }
@@ -204,7 +204,7 @@ def parse_template(raw: Any, file: str = "<template>") -> ReportTemplate:
         except jinja2.TemplateSyntaxError as exc:
             raise _fail(file, f"content.{key}", f"Jinja2 syntax error line {exc.lineno}: {exc.message}") from None
         text[key] = value
-    return ReportTemplate(
+    template = ReportTemplate(
         id=template_id,
         name=name.strip(),
         description=description.strip(),
@@ -219,6 +219,37 @@ def parse_template(raw: Any, file: str = "<template>") -> ReportTemplate:
         text=text,
         source=file,
     )
+    context = sample_context(template)
+    for key in TEXT_FIELDS:
+        try:
+            template.render_text(key, context)
+        except jinja2.TemplateError as exc:
+            raise _fail(file, f"content.{key}", f"cannot render: {exc}") from None
+    return template
+
+
+KPI_FIELDS = ("metric", "label", "value", "previous", "change", "change_pct", "display", "change_text")
+
+
+def sample_context(template: ReportTemplate) -> dict[str, Any]:
+    """Variables shaped like a real report's (see ``ReportData.text_context``), to render the
+    text parts when a template loads, so an undefined variable is a template problem, not a
+    failed run."""
+    period = {"grain": template.grain, "start": "2024-01-01", "end": "2024-01-31", "label": "January 2024",
+              "key": "2024-01-01"}
+    kpis = [{**dict.fromkeys(KPI_FIELDS, 0), "metric": m, "label": m, "display": "0", "change_text": "n/a"}
+            for m in template.metrics]
+    return {
+        "template": {"id": template.id, "name": template.name, "description": template.description,
+                     "schedule": template.schedule},
+        "period": period,
+        "previous": dict(period),
+        "websites": ["example"],
+        "kpis": kpis,
+        "kpi": {k["metric"]: k for k in kpis},
+        "sections": {name: [] for name in template.sections},
+        "generated_at": "2024-02-01T09:00:00+00:00",
+    }
 
 
 def load_template(path: Path) -> ReportTemplate:

@@ -145,3 +145,10 @@ def test_freshness_check_fails_until_yesterday_is_built(resources, instance):
     result = dg.materialize([daily_stats, yesterday_is_aggregated], resources=resources, instance=instance,
                             selection=dg.AssetSelection.checks(yesterday_is_aggregated))
     assert result.get_asset_check_evaluations()[0].passed
+
+
+def test_a_tick_before_the_first_partition_skips_instead_of_failing(instance):
+    context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                        scheduled_execution_time=datetime(2024, 1, 1, 1, tzinfo=timezone.utc))
+    result = SCHEDULES["daily_aggregation_schedule"].evaluate_tick(context)
+    assert not result.run_requests and "2023-12-31" in result.skip_message

@@ -1,4 +1,4 @@
--- Weekly or monthly statistics rows ({table}) of every website for periods starting in [:start, :end).
+-- Weekly or monthly statistics rows ({table}) of every website for periods starting from start (inclusive) to end (exclusive).
 SELECT website_id, period_start, total_pageviews, total_custom_events, unique_visitors,
        unique_sessions, top_pages, top_referrers, events_by_type, sessions_started, bounce_rate,
        avg_session_duration_seconds, computed_at
