@@ -110,19 +110,31 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _extra_steps():
-    """Later stages (cache, reports) of the demo; each is optional until that stage exists."""
-    steps = []
-    try:
-        from analytics_pipeline.cache.demo import demo_step as cache_step
-        steps.append(cache_step)
-    except ImportError:
-        pass
-    try:
-        from analytics_pipeline.reports.demo import demo_step as reports_step
-        steps.append(reports_step)
-    except ImportError:
-        pass
-    return steps
+    """Later stages of the demo: warm the cache, then write the default reports."""
+    return [_reports_step]
+
+
+def _reports_step(defs, instance, run_job, first: date, last: date) -> None:
+    """Each default report for its latest period with statistics: through its Dagster job when
+    that period is complete (a partition), else written directly (e.g. the quarter in progress)."""
+    from analytics_pipeline.reports.generate import latest_partition, write_report
+    from analytics_pipeline.reports.templates import load_templates
+    from analytics_pipeline.warehouse import Warehouse
+
+    wh = Warehouse(settings.database_url())
+    for template in load_templates(settings.templates_dir()).templates:
+        key = latest_partition(wh, template)
+        if key is None:
+            continue
+        job_name = f"report_{template.id.replace('-', '_')}_job"
+        job = defs.resolve_job_def(job_name)
+        if job.partitions_def is not None and job.partitions_def.has_partition_key(key):
+            run_job(job_name, partition_key=key)
+            how = "materialized"
+        else:
+            write_report(wh, template, key, settings.reports_dir())
+            how = "written directly (period still in progress)"
+        print(f"5. report {template.id} {key}: {how}")
 
 
 def _written_paths() -> list[Path]:
