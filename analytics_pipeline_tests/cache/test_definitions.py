@@ -1,0 +1,177 @@
+"""The Dagster layer: assets, jobs, schedules and sensors of the cache, on real runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import dagster as dg
+import pytest
+
+from analytics_pipeline.cache import definitions as cache_defs
+from analytics_pipeline.cache.backends import EmbeddedCache, RedisCache
+from analytics_pipeline.cache.definitions import CACHE_ASSETS, cache_invalidate_job
+from analytics_pipeline.cache.warm import JOBS
+from analytics_pipeline.ingestion.definitions import raw_events
+from analytics_pipeline.resources import CacheResource
+from analytics_pipeline.sessions.definitions import sessions
+from analytics_pipeline.stats.definitions import daily_stats
+from analytics_pipeline_tests.cache.conftest import EVENTS, TODAY, day, make_event
+from analytics_pipeline_tests.factories import write_jsonl
+
+SUMMARY_7 = f"analytics:summary:{day(7).isoformat()}T00:00:00.000Z:{TODAY.isoformat()}T00:00:00.000Z"
+
+
+def with_cache(resources, redis_url=""):
+    return {**resources, "cache": CacheResource(redis_url=redis_url, warehouse=resources["warehouse"])}
+
+
+def started_run(instance, job_name):
+    run = dg.DagsterRun(job_name=job_name, status=dg.DagsterRunStatus.STARTED,
+                        tags={"analytics/singleton": job_name})
+    instance.add_run(run)
+    return run
+
+
+def test_every_seed_job_has_its_asset_job_and_trigger():
+    from analytics_pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
+    schedules = {s.name: s for s in repo.schedule_defs}
+    crons = {job_id: schedules[f"{cache_defs.asset_name(job_id)}_schedule"].cron_schedule
+             for job_id, (_deps, cron) in cache_defs.WIRING.items() if cron}
+    assert crons == {"user-growth": "*/10 * * * *", "activity-trends": "*/5 * * * *",
+                     "top-items": "*/15 * * * *", "recent-activity": "*/2 * * * *",
+                     "summary": "*/5 * * * *", "cache-cleanup": "0 * * * *"}
+    sensors = {s.name: s for s in repo.sensor_defs}
+    assert sensors["cache_performance_metrics_sensor"].minimum_interval_seconds == 30
+    for job_id in JOBS:
+        assert repo.has_job(cache_defs.job_name(job_id))
+        assert JOBS[job_id].ttl_seconds > JOBS[job_id].interval_seconds
+    graph = repo.asset_graph
+    assert dg.AssetKey("daily_stats") in graph.get(dg.AssetKey("cache_summary")).parent_keys
+    assert dg.AssetKey("monthly_stats") in graph.get(dg.AssetKey("cache_user_growth")).parent_keys
+    assert CACHE_ASSETS["summary"].get_asset_spec().group_name == "cache"
+    assert CACHE_ASSETS["summary"].op.retry_policy.max_retries == 2
+    assert repo.has_job("cache_invalidate_job")
+
+
+def test_cache_assets_materialize_with_metadata(populated, resources, instance):
+    result = dg.materialize(list(CACHE_ASSETS.values()), resources=resources, instance=instance)
+
+    assert result.success
+    cache = EmbeddedCache(populated)
+    assert json.loads(cache.get(SUMMARY_7))["totalEvents"] == 6
+    meta = result.asset_materializations_for_node("cache_summary")[0].metadata
+    assert meta["entries_written"].value == 3 and meta["bytes_written"].value > 0
+    assert "select_cache_unique_visitors" in meta["query_durations"].value
+    assert meta["ttl_seconds"].value == 900
+    metrics = json.loads(cache.get("analytics:performance-metrics"))
+    assert {j["id"] for j in metrics["jobs"]} >= {"summary", "top-items"}
+
+
+def test_redis_down_fails_only_the_cache_and_the_next_run_heals(warehouse, resources, instance, landing_dir, redis_url):
+    write_jsonl(landing_dir / "events.jsonl", [make_event(*r) for r in EVENTS])
+    down = with_cache(resources, "redis://127.0.0.1:1/0")
+    partition = day(1).isoformat()
+
+    result = dg.materialize(
+        [raw_events, sessions, daily_stats, CACHE_ASSETS["summary"]],
+        resources=down, instance=instance, partition_key=partition, raise_on_error=False,
+    )
+
+    assert not result.success
+    assert result.asset_materializations_for_node("raw_events")
+    assert result.asset_materializations_for_node("sessions")
+    assert result.asset_materializations_for_node("daily_stats")
+    failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert [e.step_key for e in failures] == ["cache_summary"]
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert len(retries) == 2  # the retry policy ran before the step failed for good
+    chain, error = [], failures[0].step_failure_data.error
+    while error is not None:
+        chain.append(error)
+        error = error.cause
+    unavailable = next(e for e in chain if e.cls_name == "CacheUnavailable")
+    assert "Redis cache is unavailable" in unavailable.message and "127.0.0.1:1" in unavailable.message
+
+    healed = dg.materialize([CACHE_ASSETS["summary"]], resources=with_cache(resources, redis_url),
+                            instance=instance)
+    assert healed.success
+    assert json.loads(RedisCache(redis_url).get(SUMMARY_7))["totalEvents"] == 6
+
+
+def _requested_jobs(result):
+    return sorted(r.job_name for r in result.run_requests or [])
+
+
+def test_refresh_sensor_re_warms_after_a_day_is_re_materialized(populated, resources, instance, landing_dir):
+    dg.materialize(list(CACHE_ASSETS.values()), resources=resources, instance=instance)
+    cache = EmbeddedCache(populated)
+    assert json.loads(cache.get(SUMMARY_7))["totalEvents"] == 6
+    sensor = cache_defs.cache_refresh_sensor
+    context = dg.build_sensor_context(instance=instance)
+    assert not sensor(context).run_requests  # no statistics materialized yet
+    # a late event for yesterday; the statistics for yesterday are re-materialized
+    late = make_event("site-b", "v9", "b9", "custom", "signup", None, f"{day(1).isoformat()}T20:00:00Z")
+    write_jsonl(landing_dir / "late.jsonl", [late])
+    dg.materialize([raw_events, sessions, daily_stats], resources=resources, instance=instance,
+                   partition_key=day(1).isoformat())
+
+    result = sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+
+    jobs = _requested_jobs(result)
+    assert jobs == ["cache_activity_trends_job", "cache_summary_job", "cache_top_items_job"]
+    for name in jobs:
+        job_id = next(j for j in JOBS if cache_defs.job_name(j) == name)
+        dg.materialize([CACHE_ASSETS[job_id]], resources=resources, instance=instance)
+    assert json.loads(cache.get(SUMMARY_7)) == {"totalEvents": 7, "uniqueUsers": 3,
+                                                "eventsByType": {"pageview": 5, "signup": 2}}
+    # the cursor moved on: nothing more to refresh
+    again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+    assert not again.run_requests and "no re-materialized" in again.skip_reason.skip_message
+
+
+def test_refresh_sensor_waits_for_a_running_job(populated, resources, instance):
+    dg.materialize([daily_stats], resources=resources, instance=instance, partition_key=day(1).isoformat())
+    started_run(instance, "cache_summary_job")
+
+    result = cache_defs.cache_refresh_sensor(dg.build_sensor_context(instance=instance))
+
+    assert _requested_jobs(result) == ["cache_activity_trends_job", "cache_top_items_job"]
+    assert json.loads(result.cursor)["pending"] == ["summary"]
+
+
+@pytest.mark.parametrize("job_id", ["summary", "recent-activity", "cache-cleanup"])
+def test_schedules_skip_while_the_previous_run_is_going(instance, job_id):
+    schedule = next(s for s in cache_defs.cache_schedules if s.job_name == cache_defs.job_name(job_id))
+    tick = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    assert isinstance(schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)),
+                      dg.RunRequest)
+    run = started_run(instance, cache_defs.job_name(job_id))
+
+    skipped = schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
+
+    assert isinstance(skipped, dg.SkipReason) and run.run_id[:8] in skipped.skip_message
+
+
+def test_performance_metrics_sensor_skips_while_running(instance):
+    sensor = cache_defs.cache_performance_metrics_sensor
+    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.RunRequest)
+    started_run(instance, "cache_performance_metrics_job")
+    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+
+
+def test_invalidate_job_by_pattern(populated, resources, instance):
+    dg.materialize(list(CACHE_ASSETS.values()), resources=resources, instance=instance)
+    cache = EmbeddedCache(populated)
+
+    result = cache_invalidate_job.execute_in_process(
+        run_config={"ops": {"invalidate_cache_entries": {"config": {"pattern": "analytics:summary:*"}}}},
+        resources={"cache": resources["cache"]}, instance=instance)
+
+    assert result.success and result.output_for_node("invalidate_cache_entries") == 3
+    assert cache.keys("analytics:summary:*") == [] and cache.keys("analytics:top-items:*")
+    cleared = cache_invalidate_job.execute_in_process(resources={"cache": resources["cache"]}, instance=instance)
+    assert cleared.output_for_node("invalidate_cache_entries") > 0
+    assert cache.keys("analytics:*") == []

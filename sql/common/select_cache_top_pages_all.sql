@@ -1,0 +1,7 @@
+-- The top_n url_paths with most pageviews in [from, to) over all websites; ties by path.
+SELECT url_path AS item, count(*) AS count
+FROM events
+WHERE event_type = 'pageview' AND occurred_at >= :from AND occurred_at < :to
+GROUP BY url_path
+ORDER BY count DESC, item
+LIMIT :top_n

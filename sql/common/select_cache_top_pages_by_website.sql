@@ -1,0 +1,14 @@
+-- The top_n url_paths with most pageviews in [from, to) for each website; ties by path.
+SELECT website_id, item, count
+FROM (
+    SELECT website_id, item, count,
+           row_number() OVER (PARTITION BY website_id ORDER BY count DESC, item) AS rn
+    FROM (
+        SELECT website_id, url_path AS item, count(*) AS count
+        FROM events
+        WHERE event_type = 'pageview' AND occurred_at >= :from AND occurred_at < :to
+        GROUP BY website_id, url_path
+    ) AS per_path
+) AS ranked
+WHERE rn <= :top_n
+ORDER BY website_id, rn
