@@ -111,7 +111,23 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def _extra_steps():
     """Later stages of the demo: warm the cache, then write the default reports."""
-    return [_reports_step]
+    return [_cache_step, _reports_step]
+
+
+def _cache_step(defs, instance, run_job, first: date, last: date) -> None:
+    """Warm every dashboard entry through the cache jobs, then show the summary entries."""
+    from analytics_pipeline.cache.definitions import job_name
+    from analytics_pipeline.cache.warm import JOBS
+    from analytics_pipeline.resources import default_resources
+
+    jobs = [job_name(job_id) for job_id in JOBS if job_id != "cache-cleanup"]
+    for name in jobs:
+        run_job(name)
+    cache = default_resources()["cache"].get()
+    keys = cache.keys("analytics:*")
+    print(f"4. cache ({cache.kind}): {len(keys)} entries warmed by {len(jobs)} jobs; e.g.")
+    for key in cache.keys("analytics:summary:*")[:3]:
+        print(f"   {key} = {cache.get(key)[:110]}")
 
 
 def _reports_step(defs, instance, run_job, first: date, last: date) -> None:
