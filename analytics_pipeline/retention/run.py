@@ -64,10 +64,14 @@ class RetentionResult:
     # Days the guard kept, plus days that changed while retention ran.
     days_kept: list[KeptDay] = field(default_factory=list)
     oldest_remaining_day: date | None = None
+    sessions_before: date | None = None
     size_before: dict[str, int] = field(default_factory=dict)
     size_after: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     seconds: float = 0.0
+    guard_seconds: float = 0.0  # gathering the facts and planning
+    events_seconds: float = 0.0  # dropping partitions / deleting event batches
+    sessions_seconds: float = 0.0
     sql_files: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -81,7 +85,7 @@ class RetentionResult:
             "event_keys_deleted": self.event_keys_deleted,
             "sessions_deleted": self.sessions_deleted,
             "sessions_to_delete": self.sessions_to_delete,
-            "sessions_before": self.plan.sessions_before.isoformat(),
+            "sessions_before": (self.sessions_before or self.plan.sessions_before).isoformat(),
             "days_dropped": [d.isoformat() for d in self.days_dropped],
             "days_to_drop": [d.isoformat() for d in self.plan.days_to_drop],
             "days_kept": [
@@ -93,6 +97,9 @@ class RetentionResult:
             "size_after": self.size_after,
             "batches": self.batches,
             "seconds": round(self.seconds, 3),
+            "guard_seconds": round(self.guard_seconds, 3),
+            "events_seconds": round(self.events_seconds, 3),
+            "sessions_seconds": round(self.sessions_seconds, 3),
         }
 
 
@@ -197,14 +204,13 @@ def run_retention(
     plan, max_batch_id = build_plan(
         warehouse, today=today, retention_days=retention_days, materialized=materialized
     )
-    result = RetentionResult(plan=plan, dry_run=dry_run)
+    result = RetentionResult(plan=plan, dry_run=dry_run, guard_seconds=time.perf_counter() - started)
     result.sql_files = ["select_retention_event_days", "select_retention_daily_stats",
                         "select_retention_period_stats", "select_retention_dirty_marks"]
     result.days_kept = [KeptDay(d.day, d.events, d.reasons) for d in plan.days_kept]
-    sessions_before = warehouse.ts(midnight(plan.sessions_before))
-    result.sessions_to_delete = int(
-        warehouse.query("count_retention_sessions", {"before": sessions_before})[0]["sessions"]
-    )
+    result.sessions_before = plan.sessions_before
+    result.sessions_to_delete = int(warehouse.query(
+        "count_retention_sessions", {"before": warehouse.ts(midnight(plan.sessions_before))})[0]["sessions"])
     result.size_before = table_sizes(warehouse)
 
     mode = "Dry run: would archive" if dry_run else "Archiving"
@@ -215,21 +221,27 @@ def run_retention(
         log(f"{LOG_PREFIX} Keeping {kept.day} ({kept.events:,} events): " + "; ".join(kept.reasons))
 
     if not dry_run:
+        phase = time.perf_counter()
         if warehouse.is_postgres:
             _drop_partitions(warehouse, plan, result, log=log, run_id=run_id)
         else:
             _delete_batches(warehouse, plan, result, max_batch_id=max_batch_id, batch_size=batch_size,
                             pause_seconds=pause_seconds, log=log, run_id=run_id)
+        result.events_seconds = time.perf_counter() - phase
+        phase = time.perf_counter()
+        # A day kept while deleting (a late event) also holds its sessions back.
+        result.sessions_before = min([plan.sessions_before, *(k.day for k in result.days_kept)])
         result.sessions_deleted = _delete_sessions(
-            warehouse, sessions_before, result,
+            warehouse, warehouse.ts(midnight(result.sessions_before)), result,
             batch_size=batch_size if warehouse.is_sqlite else max(batch_size, PG_SESSION_BATCH),
             pause_seconds=pause_seconds if warehouse.is_sqlite else 0.0,
         )
+        result.sessions_seconds = time.perf_counter() - phase
         result.size_after = table_sizes(warehouse)
         log(f"{LOG_PREFIX} ✅ Archived {result.events_deleted:,} old event(s) from "
             f"{len(result.days_dropped)} day(s) (kept daily, weekly and monthly stats)")
         log(f"{LOG_PREFIX} ✅ Archived {result.sessions_deleted:,} old session(s) "
-            f"(last activity before {plan.sessions_before})")
+            f"(last activity before {result.sessions_before})")
     else:
         result.size_after = dict(result.size_before)
         log(f"{LOG_PREFIX} Dry run: would archive {result.sessions_to_delete:,} old session(s) "
@@ -317,14 +329,16 @@ def _delete_batches(warehouse: Warehouse, plan: RetentionPlan, result: Retention
             left = warehouse.query("count_retention_events", {
                 "start": warehouse.ts(midnight(day)), "end": warehouse.ts(midnight(day + timedelta(days=1)))
             })[0]["events"]
+            # The planned events are gone either way, so the day is recorded as dropped (its
+            # statistics must not be rebuilt from what is left); events loaded meanwhile stay.
+            with warehouse.begin() as conn:
+                _record_dropped(conn, warehouse, day, planned[day], run_id)
+            result.days_dropped.append(day)
             if left:
-                reason = f"{left} event(s) loaded during retention are not in its statistics yet"
+                reason = (f"{left} event(s) loaded while retention ran are not in its statistics "
+                          "and were left in place")
                 result.days_kept.append(KeptDay(day, int(left), (reason,)))
-                log(f"{LOG_PREFIX} Keeping {day}: {reason}")
-            else:
-                with warehouse.begin() as conn:
-                    _record_dropped(conn, warehouse, day, planned[day], run_id)
-                result.days_dropped.append(day)
+                log(f"{LOG_PREFIX} Keeping part of {day}: {reason}")
             day += timedelta(days=1)
 
 
@@ -345,3 +359,14 @@ def dropped_days(warehouse: Warehouse) -> list[date]:
     """Every UTC day whose raw events retention deleted: statistics of the periods containing
     them must never be rebuilt from the raw events that are left."""
     return [Warehouse.to_date(r["day"]) for r in warehouse.query("select_retention_dropped_days")]
+
+
+def dropped_days_in_period(warehouse: Warehouse, grain: str, start: date) -> list[date]:
+    """The days of the ``grain`` period starting ``start`` whose raw events are gone. Rebuilding
+    such a period from the raw events left would overwrite complete statistics with partial
+    ones: statistics builders must skip it."""
+    from analytics_pipeline.partitions import period_end
+
+    rows = warehouse.query("select_retention_dropped_in_period",
+                           {"start": warehouse.day(start), "end": warehouse.day(period_end(grain, start))})
+    return [Warehouse.to_date(r["day"]) for r in rows]

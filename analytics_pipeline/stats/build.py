@@ -44,14 +44,25 @@ def period_params(warehouse: Warehouse, grain: str, start: date) -> dict[str, An
     }
 
 
+def frozen_days(warehouse: Warehouse, grain: str, start: date) -> list[date]:
+    """Days of the period whose raw events retention has deleted. The period's statistics are
+    final: rebuilding them from the events left would replace complete numbers with partial ones."""
+    rows = warehouse.query("select_retention_dropped_in_period",
+                           {"start": warehouse.day(start), "end": warehouse.day(period_end(grain, start))})
+    return [Warehouse.to_date(r["day"]) for r in rows]
+
+
 def build_period(warehouse: Warehouse, grain: str, start: date, *, now: datetime | None = None) -> int:
     """(Re)compute the ``grain`` statistics of the period starting ``start`` for all websites;
-    returns the number of website rows written."""
+    returns the number of website rows written (0 and nothing touched for a frozen period)."""
     table, key_column = GRAIN_TABLES[grain]
     params = period_params(warehouse, grain, start)
     now = now or datetime.now(timezone.utc)
+    frozen = bool(frozen_days(warehouse, grain, start))
     with warehouse.begin() as conn:
         conn.execute(warehouse.sql("clear_stats_dirty_mark"), {"grain": grain, "period": params["period"]})
+        if frozen:
+            return 0
         conn.execute(warehouse.sql("delete_period_stats", table=table, key_column=key_column),
                      {"period": params["period"]})
         return conn.execute(

@@ -22,7 +22,7 @@ from analytics_pipeline.partitions import (
     weekly_partitions,
 )
 from analytics_pipeline.resources import WarehouseResource
-from analytics_pipeline.stats.build import GRAIN_TABLES, build_period, read_period
+from analytics_pipeline.stats.build import GRAIN_TABLES, build_period, frozen_days, read_period
 from analytics_pipeline.stats.checks import daily_mismatches, period_pageview_mismatches
 from analytics_pipeline.warehouse import Warehouse
 
@@ -76,6 +76,10 @@ def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: s
     rows = 0
     days = [date.fromisoformat(k) for k in keys]
     for i, day in enumerate(days, 1):
+        dropped = frozen_days(wh, grain, day)
+        if dropped:
+            context.log.warning(f"{GRAIN_ASSET[grain]} {day}: kept as is: retention deleted the raw events of "
+                                f"{', '.join(d.isoformat() for d in dropped)}, so these statistics are final")
         written = build_period(wh, grain, day)
         rows += written
         if len(days) <= 10 or i % 10 == 0 or i == len(days):

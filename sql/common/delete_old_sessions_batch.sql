@@ -1,4 +1,4 @@
--- One batch of sessions whose last activity is before :before (sessions_last_activity_idx).
+-- One batch of sessions last active before the given time (sessions_last_activity_idx).
 DELETE FROM sessions
 WHERE session_id IN (
     SELECT session_id FROM sessions
