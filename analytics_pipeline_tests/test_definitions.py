@@ -38,7 +38,8 @@ def test_resources_are_the_shared_three() -> None:
     assert {"warehouse", "cache", "pipeline"} <= set(defs.resources or {})
 
 
-@pytest.mark.parametrize("spec", list(defs.resolve_asset_graph().asset_nodes), ids=lambda node: node.key.to_user_string())
+@pytest.mark.parametrize("spec", sorted(defs.resolve_asset_graph().asset_nodes, key=lambda node: node.key.to_user_string()),
+                         ids=lambda node: node.key.to_user_string())
 def test_every_asset_is_documented_and_owned(spec) -> None:
     assert spec.group_name in STAGES, f"group {spec.group_name!r} is not a stage folder"
     assert spec.description and len(spec.description) > 20

@@ -152,3 +152,10 @@ def test_a_tick_before_the_first_partition_skips_instead_of_failing(instance):
                                         scheduled_execution_time=datetime(2024, 1, 1, 1, tzinfo=timezone.utc))
     result = SCHEDULES["daily_aggregation_schedule"].evaluate_tick(context)
     assert not result.run_requests and "2023-12-31" in result.skip_message
+
+
+def test_a_backfill_of_old_days_does_not_run_the_freshness_check():
+    checks = defs.resolve_job_def("daily_stats_job").asset_layer.asset_graph.asset_check_keys
+    assert {c.name for c in checks} == {"reconciles_with_raw_events"}
+    freshness = defs.resolve_job_def("daily_stats_freshness_job").asset_layer.asset_graph.asset_check_keys
+    assert {c.name for c in freshness} == {"yesterday_is_aggregated"}
