@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from datetime import date, datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,11 +50,18 @@ CLOCK = datetime(2024, 12, 31, tzinfo=timezone.utc)
 
 # -- memory ----------------------------------------------------------------------------------
 class PeakRss:
-    """High-water mark of the RSS summed over this process and its descendants."""
+    """High-water mark of the RSS summed over this process and its descendants, and the CPU
+    seconds of the descendants (parser workers) and of the given database server processes,
+    read from ``/proc`` while they live."""
 
-    def __init__(self, interval: float = 0.02) -> None:
+    def __init__(self, interval: float = 0.02, server_pids: Callable[[], list[int]] | None = None) -> None:
         self.interval = interval
         self.peak = 0
+        self.server_pids = server_pids
+        self._cpu: dict[int, float] = {}  # descendant pid -> CPU seconds last seen
+        self._server_cpu: dict[int, float] = {}
+        self._server_start: dict[int, float] = {}
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._stop = threading.Event()
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._proc = Path("/proc/self/statm").exists()
@@ -86,13 +94,40 @@ class PeakRss:
         except (OSError, IndexError, ValueError):
             return 0
 
+    def _cpu_of(self, pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / self._tick
+
     def sample(self) -> None:
-        total, todo = 0, [os.getpid()]
+        me = os.getpid()
+        total, todo = 0, [me]
         while todo:
             pid = todo.pop()
             total += self._rss(pid)
-            todo.extend(self._children(pid))
+            children = self._children(pid)
+            todo.extend(children)
+            if pid != me:
+                cpu = self._cpu_of(pid)
+                if cpu is not None:
+                    self._cpu[pid] = cpu
         self.peak = max(self.peak, total)
+        if self.server_pids is not None:
+            for pid in self.server_pids():
+                cpu = self._cpu_of(pid)
+                if cpu is not None:
+                    self._server_start.setdefault(pid, cpu)
+                    self._server_cpu[pid] = cpu
+
+    @property
+    def workers_cpu(self) -> float:
+        return sum(self._cpu.values())
+
+    @property
+    def server_cpu(self) -> float:
+        return sum(self._server_cpu[p] - self._server_start[p] for p in self._server_cpu)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -135,18 +170,54 @@ def drop_database(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def server_pids_of(url: str) -> Callable[[], list[int]] | None:
+    """A function listing the PostgreSQL backends serving ``url``'s database (their CPU is the
+    server's share of the work), or None for SQLite, which runs inside this process."""
+    if url.startswith("sqlite"):
+        return None
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    monitor = psycopg.connect(PG_ADMIN_DSN, autocommit=True)
+
+    def pids() -> list[int]:
+        rows = monitor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)).fetchall()
+        return [r[0] for r in rows]
+
+    return pids
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 # -- the two measurements (each in its own process) ------------------------------------------
-def measure_pipeline(url: str, landing: Path, workers: int | None) -> dict:
+# A proposed change of the event_keys migration (not applied by the project): the key compared
+# bytewise, and a BRIN index for retention's per-day delete instead of a B-tree.
+PROPOSED_EVENT_KEYS = (
+    'ALTER TABLE event_keys ALTER COLUMN event_id TYPE text COLLATE "C"',
+    "DROP INDEX event_keys_occurred_at_idx",
+    "CREATE INDEX event_keys_occurred_at_brin ON event_keys USING brin (occurred_at)",
+)
+
+
+def measure_pipeline(url: str, landing: Path, workers: int | None, proposed_keys: bool = False) -> dict:
     from analytics_pipeline.ingestion.run import ingest_landing
     from analytics_pipeline.warehouse import Warehouse
 
     warehouse = Warehouse(url)
-    with PeakRss() as peak:
-        started = time.perf_counter()
+    if proposed_keys and warehouse.is_postgres:
+        with warehouse.begin() as conn:
+            for statement in PROPOSED_EVENT_KEYS:
+                conn.exec_driver_sql(statement)
+    with PeakRss(server_pids=server_pids_of(url)) as peak:
+        started, cpu = time.perf_counter(), cpu_seconds()
         result = ingest_landing(warehouse, landing, now=lambda: CLOCK, workers=workers)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return {"lines": result.lines, "loaded": result.loaded, "duplicates": result.duplicates,
-            "rejected": result.rejected, "seconds": seconds, "peak_bytes": peak.peak}
+            "rejected": result.rejected, "seconds": seconds, "peak_bytes": peak.peak,
+            "main_cpu": cpu, "workers_cpu": peak.workers_cpu, "server_cpu": peak.server_cpu}
 
 
 def _prepared_rows(landing: Path) -> list[tuple]:
@@ -182,12 +253,13 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
         raw = warehouse.engine.raw_connection()
         try:
             db = raw.driver_connection
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             for part in batches:
                 db.execute("BEGIN IMMEDIATE")
                 db.executemany(sql, part)
                 db.execute("COMMIT")
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            server_cpu = 0.0
         finally:
             raw.close()
     else:
@@ -208,20 +280,22 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
         try:
             db = raw.driver_connection
             db.commit()
-            started = time.perf_counter()
-            for block in blocks:
-                with db.transaction(), db.cursor() as cursor, cursor.copy(copy_sql) as copy:
-                    for offset in range(0, len(block), 1 << 20):
-                        copy.write(block[offset:offset + (1 << 20)])
-            seconds = time.perf_counter() - started
+            with PeakRss(server_pids=server_pids_of(url)) as sampler:
+                started, cpu = time.perf_counter(), cpu_seconds()
+                for block in blocks:
+                    with db.transaction(), db.cursor() as cursor, cursor.copy(copy_sql) as copy:
+                        for offset in range(0, len(block), 1 << 20):
+                            copy.write(block[offset:offset + (1 << 20)])
+                seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+            server_cpu = sampler.server_cpu
         finally:
             raw.close()
-    return {"lines": len(rows), "seconds": seconds}
+    return {"lines": len(rows), "seconds": seconds, "main_cpu": cpu, "server_cpu": server_cpu}
 
 
 def child_main(args: argparse.Namespace) -> int:
     if args.measure == "pipeline":
-        out = measure_pipeline(args.url, Path(args.landing), args.workers)
+        out = measure_pipeline(args.url, Path(args.landing), args.workers, args.proposed_keys)
     else:
         out = measure_floor(args.url, Path(args.landing), args.floor_batch)
     print("RESULT " + json.dumps(out))
@@ -233,6 +307,8 @@ def run_child(measure: str, url: str, landing: Path, args: argparse.Namespace) -
            "--floor-batch", str(args.floor_batch)]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
+    if args.proposed_keys:
+        cmd += ["--proposed-keys"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -282,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="parser processes (default: the pipeline's own choice)")
     parser.add_argument("--floor-batch", type=int, default=100_000, help="rows per floor transaction")
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--proposed-keys", action="store_true",
+                        help="PostgreSQL: measure the pipeline with the proposed event_keys indexes (see PROPOSED_EVENT_KEYS)")
     parser.add_argument("--measure", choices=["pipeline", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--landing", help=argparse.SUPPRESS)
@@ -324,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{backend}: pipeline {pipe['lines']:,} lines in {pipe['seconds']:.2f}s: "
                   f"{pipe['loaded']:,} loaded, {pipe['duplicates']:,} duplicates, {pipe['rejected']:,} rejected"
                   + ("" if ok else "  (MISMATCH with the generator's figures!)"))
+            print(f"{backend}: pipeline CPU seconds: loader process {pipe['main_cpu']:.2f}, parser workers "
+                  f"{pipe['workers_cpu']:.2f}" + (f", PostgreSQL server {pipe['server_cpu']:.2f}" if backend == "postgresql" else ""))
             floor = None
             if not args.skip_floor:
                 url = fresh_database(backend, work)
@@ -331,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
                     floor = run_child("floor", url, source, args)
                 finally:
                     drop_database(url)
-                print(f"{backend}: floor {floor['lines']:,} rows in {floor['seconds']:.2f}s")
+                print(f"{backend}: floor {floor['lines']:,} rows in {floor['seconds']:.2f}s; CPU seconds: "
+                      f"loader process {floor['main_cpu']:.2f}"
+                      + (f", PostgreSQL server {floor['server_cpu']:.2f}" if backend == "postgresql" else ""))
             table.append((backend, pipe, floor))
 
     print()

@@ -15,7 +15,14 @@ from typing import Any
 
 import orjson
 
-from analytics_pipeline.ingestion.validate import EventRow, redact_raw, validate_event
+from analytics_pipeline.ingestion.readers import CSV_ERROR, lines_of_block
+from analytics_pipeline.ingestion.validate import (
+    EventRow,
+    fast_event_row,
+    future_limit_text,
+    redact_raw,
+    validate_event,
+)
 
 Rejection = tuple[int, str, str]  # line_number, raw, reason
 
@@ -28,10 +35,12 @@ class PreparedChunk:
     last_line: int
     lines: int
     accepted: int = 0
-    rows: list[EventRow] = field(default_factory=list)  # sqlite
-    copy_data: bytes = b""  # postgresql: COPY text, line_number first
+    rows: list[EventRow] = field(default_factory=list)  # sqlite, in-chunk duplicates dropped
+    copy_data: bytes = b""  # postgresql: COPY text of EVENT_COLUMNS, in-chunk duplicates dropped
+    key_data: bytes = b""  # postgresql: COPY text of (event_id, occurred_at) of the same rows
     rejections: list[Rejection] = field(default_factory=list)
-    days: set[str] = field(default_factory=set)  # UTC days of accepted rows (partitions to ensure)
+    days: set[str] = field(default_factory=set)  # UTC days of the rows (partitions to ensure)
+    day_counts: dict[str, int] = field(default_factory=dict)  # rows per UTC day
 
 
 def _copy_field(value: str | None) -> str:
@@ -45,7 +54,7 @@ def _csv_raw(cells: list[str]) -> str:
 
 
 def _csv_object(header: list[str], cells: list[str]) -> dict[str, Any] | str:
-    if cells and cells[0] == "\x00csv-error":
+    if cells[:1] == [CSV_ERROR]:
         return f"malformed CSV record: {cells[1]}"
     if len(cells) != len(header):
         return f"CSV record has {len(cells)} fields, the header has {len(header)}"
@@ -72,37 +81,92 @@ def prepare_chunk(
     records: list[tuple[int, Any]],
     now: datetime,
     dialect: str,
+    frozen_days: frozenset[str] = frozenset(),
 ) -> PreparedChunk:
-    """Validate ``records`` (see :mod:`readers`) as of ``now``."""
+    """Validate ``records`` (see :mod:`readers`) as of ``now``.
+
+    A later line repeating an ``event_id`` of the chunk is dropped here (first one wins; it
+    counts as a duplicate when loaded). For PostgreSQL the accepted rows become ``copy_data``
+    (COPY text of the :data:`EVENT_COLUMNS`, in line order) and ``key_data``."""
     chunk = PreparedChunk(first_line=records[0][0], last_line=records[-1][0], lines=len(records))
     rows = chunk.rows
     rejections = chunk.rejections
+    day_counts = chunk.day_counts
+    postgres = dialect == "postgresql"
     copy_lines: list[str] = []
+    key_lines: list[str] = []
+    seen: set[str] = set()
+    # The common valid line takes fast_event_row; anything else gets validate_event's verdict.
+    limit = future_limit_text(now) if now.tzinfo is not None else None
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    jsonl = kind == "jsonl"
     for line_number, payload in records:
-        if kind == "jsonl":
+        if jsonl:
             try:
-                obj: Any = orjson.loads(payload)
-            except orjson.JSONDecodeError as exc:
+                obj: Any = loads(payload)
+            except decode_error as exc:
                 raw = payload.decode("utf-8", "replace").rstrip("\r\n")
                 reason = "line is not valid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
                 rejections.append((line_number, redact_raw(raw), reason))
                 continue
+            # JSON strings hold no raw control character and a line without a backslash holds
+            # no escape, so none of its values needs COPY escaping: join them as they are.
+            plain = postgres and b"\\" not in payload
+            # An escaped NUL needs validate_event's reason (text columns cannot store it).
+            unusual = b"\\u0000" in payload
         else:
             obj = _csv_object(header or [], payload)
             if isinstance(obj, str):
-                rejections.append((line_number, redact_raw(_csv_raw(payload)), obj))
+                raw = "" if payload[:1] == [CSV_ERROR] else _csv_raw(payload)
+                rejections.append((line_number, redact_raw(raw), obj))
                 continue
-        result = validate_event(obj, now)
-        if isinstance(result, str):
-            raw = payload.decode("utf-8", "replace").rstrip("\r\n") if kind == "jsonl" else _csv_raw(payload)
-            rejections.append((line_number, redact_raw(raw), result))
+            plain = False
+            unusual = any("\x00" in cell for cell in payload)
+        result = None
+        if limit is not None and not unusual:
+            result = fast_event_row(obj, limit, "\\N") if plain else fast_event_row(obj, limit)
+        if result is None:
+            plain = False
+            result = validate_event(obj, now)
+            if isinstance(result, str):
+                raw = payload.decode("utf-8", "replace").rstrip("\r\n") if jsonl else _csv_raw(payload)
+                rejections.append((line_number, redact_raw(raw), result))
+                continue
+        timestamp = result[8]
+        day = timestamp[:10]
+        if day in frozen_days:
+            raw = payload.decode("utf-8", "replace").rstrip("\r\n") if jsonl else _csv_raw(payload)
+            rejections.append((line_number, redact_raw(raw),
+                               f"occurred_at falls on {day}, a day whose raw events retention has deleted "
+                               "(its statistics are final)"))
             continue
-        chunk.days.add(result[8][:10])
-        if dialect == "postgresql":
-            copy_lines.append(str(line_number) + "\t" + "\t".join(map(_copy_field, result)))
+        event_id = result[0]
+        if event_id in seen:
+            continue
+        seen.add(event_id)
+        day_counts[day] = day_counts.get(day, 0) + 1
+        if postgres:
+            if plain:
+                copy_lines.append("\t".join(result))
+                key_lines.append(event_id + "\t" + timestamp)
+            else:
+                copy_lines.append("\t".join(map(_copy_field, result)))
+                key_lines.append(_copy_field(event_id) + "\t" + timestamp)
         else:
             rows.append(result)
     chunk.accepted = chunk.lines - len(rejections)
+    chunk.days = set(day_counts)
     if copy_lines:
-        chunk.copy_data = ("\n".join(copy_lines) + "\n").encode("utf-8")
+        copy_lines.append("")
+        key_lines.append("")
+        chunk.copy_data = "\n".join(copy_lines).encode("utf-8")
+        chunk.key_data = "\n".join(key_lines).encode("utf-8")
     return chunk
+
+
+def prepare_block(first_line: int, data: bytes, now: datetime, dialect: str,
+                  frozen_days: frozenset[str] = frozenset()) -> PreparedChunk:
+    """:func:`prepare_chunk` of a JSONL block from :func:`readers.iter_jsonl_blocks`: the lines
+    are split here, in the worker, rather than in the loading process."""
+    return prepare_chunk("jsonl", None, lines_of_block(first_line, data), now, dialect, frozen_days)

@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 EVENT_SUFFIXES = (".jsonl", ".ndjson", ".csv")
+# First cell of a record the csv module could not parse; the second cell says why.
+CSV_ERROR = "\x00csv-error"
+# The csv module refuses cells over 128 KiB; such a record is still a record, rejected by the
+# rules (properties over 16 KiB) with its raw line, not lost to a parser limit.
+csv.field_size_limit(64 * 1024 * 1024)
 
 
 class FileFormatError(Exception):
@@ -50,6 +55,66 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, bytes]]:
             raise FileFormatError(f"file unreadable after line {line_number}: {exc}") from exc
 
 
+_BLOCK_BYTES = 1 << 22
+_OPEN_BRACE = ord("{")
+
+
+def iter_jsonl_blocks(path: Path, chunk_lines: int, skip_through: int = 0) -> Iterator[tuple[int, bytes]]:
+    """The file as ``(first_line_number, data)`` blocks of whole lines, each holding the lines
+    that :func:`iter_jsonl` would yield as ``chunk_lines`` consecutive records (blank lines
+    between them included, lines up to ``skip_through`` left out). The lines are split later,
+    in a worker (:func:`lines_of_block`): this process only looks for line ends.
+    Uncompressed files only: a ``.gz`` file goes through :func:`iter_jsonl`."""
+    with open(path, "rb", buffering=0) as handle:
+        buffer = b""
+        start = 0  # offset in buffer where the current block starts
+        pos = 0  # offset in buffer of the next line
+        first = 0  # number of the current block's first line
+        records = 0  # records in the current block
+        line_number = 0
+        while True:
+            try:
+                data = handle.read(_BLOCK_BYTES)
+            except OSError as exc:
+                raise FileFormatError(f"file unreadable after line {line_number}: {exc}") from exc
+            if data:
+                buffer = buffer[start:] + data if start < len(buffer) else data
+                pos -= start
+                start = 0
+            size = len(buffer)
+            find = buffer.find
+            while pos < size:
+                end = find(b"\n", pos)
+                if end < 0:
+                    if data:
+                        break  # an incomplete line: read on
+                    end = size - 1  # the last line has no newline
+                line_number += 1
+                if line_number <= skip_through:
+                    start = end + 1
+                elif buffer[pos] == _OPEN_BRACE or buffer[pos:end + 1].strip():
+                    if records == 0:
+                        first, start = line_number, pos
+                    records += 1
+                    if records == chunk_lines:
+                        yield first, buffer[start:end + 1]
+                        records = 0
+                        start = end + 1
+                elif records == 0:
+                    start = end + 1
+                pos = end + 1
+            if not data:
+                if records:
+                    yield first, buffer[start:pos]
+                return
+
+
+def lines_of_block(first_line: int, data: bytes) -> list[tuple[int, bytes]]:
+    """The ``(line_number, line)`` records of a block from :func:`iter_jsonl_blocks`, exactly
+    as :func:`iter_jsonl` yields them."""
+    return [(n, line) for n, line in enumerate(io.BytesIO(data), first_line) if line.strip()]
+
+
 def iter_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header and an iterator of records. Cells are decoded with ``surrogateescape`` so a
     record with invalid UTF-8 can be rejected as such instead of being silently altered."""
@@ -63,7 +128,7 @@ def iter_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     if header is None:
         handle.close()
         return [], iter(())
-    header = [cell.strip().lstrip("\ufeff") for cell in header]
+    header = [cell.lstrip("\ufeff").strip() for cell in header]
 
     def records() -> Iterator[tuple[int, list[str]]]:
         start = reader.line_num + 1
@@ -75,7 +140,7 @@ def iter_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
                     return
                 except csv.Error as exc:
                     # A malformed record (e.g. a NUL byte) is rejected, the file goes on.
-                    yield start, ["\x00csv-error", str(exc)]
+                    yield start, [CSV_ERROR, str(exc)]
                     start = reader.line_num + 1
                     continue
                 if row and any(cell.strip() for cell in row):

@@ -130,6 +130,8 @@ def _required_string(obj: dict[str, Any], field: str, limit: int) -> str | tuple
         return None, f"{field} must not be empty"
     if len(value) > limit:
         return None, f"{field} is longer than {limit} characters ({len(value)})"
+    if "\x00" in value:
+        return None, f"{field} contains a NUL character (\\u0000), which text columns cannot store"
     return value
 
 
@@ -177,10 +179,14 @@ def validate_event(obj: Any, now: datetime) -> EventRow | str:
         return f"url_path must start with '/': {url_path[:64]!r}"
     elif len(url_path) > MAX_URL_PATH:
         return f"url_path is longer than {MAX_URL_PATH} characters ({len(url_path)})"
+    elif "\x00" in url_path:
+        return "url_path contains a NUL character (\\u0000), which text columns cannot store"
 
     referrer = obj.get("referrer")
     if referrer is not None and not isinstance(referrer, str):
         return f"referrer must be a string or null, got {type_name(referrer)}"
+    if referrer is not None and "\x00" in referrer:
+        return "referrer contains a NUL character (\\u0000), which text columns cannot store"
 
     occurred = parse_timestamp(obj.get("occurred_at"), now) if "occurred_at" in obj else "occurred_at is required"
     if isinstance(occurred, str):
@@ -195,6 +201,8 @@ def validate_event(obj: Any, now: datetime) -> EventRow | str:
         encoded = orjson.dumps(properties)
         if len(encoded) > MAX_PROPERTIES_BYTES:
             return f"properties are {len(encoded)} bytes serialised, the limit is {MAX_PROPERTIES_BYTES}"
+        if _NUL_ESCAPE.search(encoded):
+            return "properties contain a NUL character (\\u0000), which JSON columns cannot store"
         properties_json = encoded.decode()
 
     return (
@@ -211,6 +219,8 @@ def validate_event(obj: Any, now: datetime) -> EventRow | str:
     )
 
 
+# An escaped NUL (\u0000) not itself preceded by an escaping backslash.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 _from_iso = datetime.fromisoformat
 _DIGITS = frozenset("0123456789")
 
@@ -247,11 +257,12 @@ def _fast_timestamp_text(value: Any, limit: str) -> str | None:
     return None if text > limit else text
 
 
-def fast_event_row(obj: Any, limit: str) -> EventRow | None:
+def fast_event_row(obj: Any, limit: str, null: str | None = None) -> EventRow | None:
     """:func:`validate_event`'s row for the common shape of a valid event, or ``None`` whenever
     anything is unusual (then :func:`validate_event` decides, with its reason). It accepts a
     subset of what :func:`validate_event` accepts and returns the same row for it; ``limit`` is
-    :func:`future_limit_text` of the same ``now``."""
+    :func:`future_limit_text` of the same ``now``. ``null`` stands for absent values (COPY
+    text's ``\\N`` lets the caller join the row as it is)."""
     if type(obj) is not dict:
         return None
     get = obj.get
@@ -298,6 +309,15 @@ def fast_event_row(obj: Any, limit: str) -> EventRow | None:
         if len(encoded) > MAX_PROPERTIES_BYTES:
             return None
         properties = encoded.decode()
+    if null is not None:
+        if event_name is None:
+            event_name = null
+        if url_path is None:
+            url_path = null
+        if referrer is None:
+            referrer = null
+        if properties is None:
+            properties = null
     return (event_id, website_id, session_id, visitor_id, event_type, event_name, url_path, referrer,
             occurred, properties)
 
@@ -313,7 +333,7 @@ def redact_raw(raw: str) -> str:
         stripped = strip_ip(obj)
         if stripped is not obj:
             raw = orjson.dumps(stripped).decode()
-    raw = _IPV6.sub("[ip]", _IPV4.sub("[ip]", raw))
+    raw = _IPV6.sub("[ip]", _IPV4.sub("[ip]", raw)).replace("\x00", "\ufffd")
     encoded = raw.encode("utf-8", "replace")
     if len(encoded) > MAX_RAW_BYTES:
         raw = encoded[:MAX_RAW_BYTES].decode("utf-8", "ignore")

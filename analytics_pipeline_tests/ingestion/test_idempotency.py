@@ -199,3 +199,23 @@ def test_worker_processes_give_the_same_result_as_inline(warehouse: Warehouse, t
     pooled = snapshot(1)
     assert inline[0] == [("ingested", 700, *_expected(lines))]
     assert pooled == inline
+
+
+def test_an_event_for_a_day_retention_dropped_is_rejected_with_its_reason(warehouse, landing_dir):
+    """Loading it would re-open a day whose statistics are final (and could not be rebuilt)."""
+    from datetime import date, datetime, timezone
+
+    from analytics_pipeline.ingestion.run import ingest_landing
+    from analytics_pipeline_tests.factories import event, write_jsonl
+
+    with warehouse.begin() as conn:
+        conn.execute(warehouse.sql("insert_retention_dropped_day"),
+                     {"day": warehouse.day(date(2024, 1, 5)), "events": 10,
+                      "dropped_at": warehouse.ts(datetime(2024, 4, 7, tzinfo=timezone.utc)), "run_id": "r"})
+    write_jsonl(landing_dir / "late.jsonl", [event(event_id="old", occurred_at="2024-01-05T12:00:00Z"),
+                                             event(event_id="ok", occurred_at="2024-01-06T12:00:00Z")])
+    result = ingest_landing(warehouse, landing_dir, now=lambda: datetime(2024, 4, 8, tzinfo=timezone.utc))
+    assert (result.loaded, result.rejected) == (1, 1)
+    with warehouse.connect() as conn:
+        reason = conn.exec_driver_sql("SELECT reason FROM rejected_events").scalar_one()
+    assert "2024-01-05" in reason and "retention" in reason

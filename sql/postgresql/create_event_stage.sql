@@ -1,6 +1,6 @@
--- Per-connection staging table the COPY stream lands in; emptied at every commit.
+-- Per-connection staging table for a chunk whose event ids may already be stored (the slow
+-- path of the load); emptied at every commit. Same columns as events.
 CREATE TEMP TABLE IF NOT EXISTS event_stage (
-    line_number  integer NOT NULL,
     event_id     text NOT NULL,
     website_id   text NOT NULL,
     session_id   text NOT NULL,
@@ -10,5 +10,8 @@ CREATE TEMP TABLE IF NOT EXISTS event_stage (
     url_path     text,
     referrer     text,
     occurred_at  timestamptz NOT NULL,
-    properties   jsonb
+    properties   jsonb,
+    ingested_at  timestamptz NOT NULL,
+    source_file  text NOT NULL,
+    batch_id     bigint NOT NULL
 ) ON COMMIT DELETE ROWS
