@@ -25,7 +25,13 @@ def _stage_defs(stage: str) -> dg.Definitions | None:
         raise
 
 
-defs = dg.Definitions.merge(
-    *(d for d in map(_stage_defs, STAGES) if d is not None),
-    dg.Definitions(resources=default_resources()),
-)
+def build_defs() -> dg.Definitions:
+    """The code location with resources configured from the environment as it is now. Commands
+    that run jobs in-process call this, so they never use configuration captured at import."""
+    return dg.Definitions.merge(
+        *(d for d in map(_stage_defs, STAGES) if d is not None),
+        dg.Definitions(resources=default_resources()),
+    )
+
+
+defs = build_defs()

@@ -9,7 +9,14 @@ logical database per xdist worker. Locally a missing service skips its tests; un
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
+
+# Tests never read the caller's configuration or write to their ./data: every ANALYTICS_*
+# variable is cleared and the data dir is a throwaway one, before the package is imported.
+for _name in [n for n in os.environ if n.startswith("ANALYTICS_") and not n.startswith("ANALYTICS_TEST_")]:
+    del os.environ[_name]
+os.environ["ANALYTICS_DATA_DIR"] = tempfile.mkdtemp(prefix="analytics_tests_")
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -30,7 +30,9 @@ def run_demo(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore")
     import dagster as dg
 
-    from analytics_pipeline.definitions import defs
+    from analytics_pipeline.definitions import build_defs
+
+    defs = build_defs()
     from analytics_pipeline.demo.generate import EventGenerator
     from analytics_pipeline.stats.build import read_period
     from analytics_pipeline.warehouse import Warehouse

@@ -38,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
-    from analytics_pipeline.definitions import defs
+    from analytics_pipeline.definitions import build_defs
+
+    defs = build_defs()
 
     try:
         instance = dg.DagsterInstance.get()

@@ -214,9 +214,8 @@ def test_rerun_is_a_no_op(warehouse, old_and_recent, instance):
     assert (all_stats(warehouse), events_by_day(warehouse), count(warehouse, "sessions")) == (stats, events, sessions)
 
 
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)  # batched deletes are the SQLite path
 def test_sqlite_deletes_in_batches_with_a_progress_line(warehouse, old_and_recent, instance):
-    if not warehouse.is_sqlite:
-        pytest.skip("batched deletes are the SQLite path")
     lines: list[str] = []
     result = retain(warehouse, instance, batch_size=4, log=lines.append)
     progress = [line for line in lines if "Deleted batch of" in line]
@@ -226,9 +225,8 @@ def test_sqlite_deletes_in_batches_with_a_progress_line(warehouse, old_and_recen
     assert result.batches == len(progress) == 6
 
 
+@pytest.mark.parametrize("warehouse_url", ["postgresql"], indirect=True)  # partitions are the PostgreSQL path
 def test_postgres_drops_the_day_partitions_and_their_keys(warehouse, old_and_recent, instance):
-    if not warehouse.is_postgres:
-        pytest.skip("partitions are the PostgreSQL path")
     result = retain(warehouse, instance)
     assert result.partitions_dropped == [partition_name(d) for d in old_and_recent[:3]]
     assert result.event_keys_deleted == 18
