@@ -29,10 +29,13 @@ test: $(STAMP)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -m analytics_pipeline.definitions
 
-## make bench: run the benchmarks (prints tables; see README)
+## make bench: run every benchmark at full size (prints tables; about 30 minutes; see README)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/aggregate.py
+	$(BIN)/python benchmarks/retention.py
+	$(BIN)/python benchmarks/cache.py
+	$(BIN)/python benchmarks/reports.py
 
 clean:
 	rm -rf $(VENV) data .dagster_home
