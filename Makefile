@@ -27,7 +27,7 @@ test: $(STAMP)
 
 ## make dev: open the Dagster UI on the same data
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -m analytics_pipeline.definitions
+	$(BIN)/dagster dev -w workspace.yaml
 
 ## make bench: run every benchmark at full size (prints tables; about 30 minutes; see README)
 bench: $(STAMP)
