@@ -42,17 +42,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+
+from throwaway import fresh_database as _fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable
+
+
+def fresh_database(backend: str, workdir: Path) -> str:
+    return _fresh_database(backend, workdir, "aggregate")
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-PG_HOST = os.environ.get("ANALYTICS_BENCH_PG_HOST", "127.0.0.1")
-PG_ADMIN_DSN = f"host={PG_HOST} port=5432 user=postgres dbname=postgres"
 START_DAY = date(2024, 3, 1)
 # After every generated event, fixed so runs compare: every session is closed by then.
 CLOCK = datetime(2024, 6, 1, tzinfo=timezone.utc)
@@ -73,38 +76,7 @@ class Backend:
 
 
 # -- databases -------------------------------------------------------------------------------
-def postgres_unreachable() -> str | None:
-    import psycopg
 
-    try:
-        psycopg.connect(PG_ADMIN_DSN, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        return str(exc).strip().splitlines()[0]
-    return None
-
-
-def fresh_database(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / f'bench-aggregate-{uuid.uuid4().hex[:8]}.db'}"
-    import psycopg
-
-    name = f"bench_aggregate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
-
-
-def drop_database(url: str) -> None:
-    from analytics_pipeline.warehouse.engine import dispose_engines
-
-    dispose_engines()
-    if url.startswith("sqlite"):
-        return  # inside the temporary directory
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pg_dsn(url: str) -> str:
@@ -605,3 +577,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -32,17 +32,20 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import date, datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
+
+from throwaway import fresh_database as _fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable as postgres_available
+
+
+def fresh_database(backend: str, workdir: Path) -> str:
+    return _fresh_database(backend, workdir, "ingest")
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-PG_HOST = os.environ.get("ANALYTICS_BENCH_PG_HOST", "127.0.0.1")
-PG_ADMIN_DSN = f"host={PG_HOST} port=5432 user=postgres dbname=postgres"
 START_DAY = date(2024, 3, 1)
 # Far enough after the generated days that nothing is "in the future", fixed so runs compare.
 CLOCK = datetime(2024, 12, 31, tzinfo=timezone.utc)
@@ -135,39 +138,7 @@ class PeakRss:
 
 
 # -- databases -------------------------------------------------------------------------------
-def postgres_available() -> str | None:
-    """None when the server answers, else why not."""
-    import psycopg
 
-    try:
-        psycopg.connect(PG_ADMIN_DSN, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        return str(exc).strip().splitlines()[0]
-    return None
-
-
-def fresh_database(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-    import psycopg
-
-    name = f"bench_ingest_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
-
-
-def drop_database(url: str) -> None:
-    if url.startswith("sqlite"):
-        path = Path(url.removeprefix("sqlite:///"))
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        return
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def server_pids_of(url: str) -> Callable[[], list[int]] | None:
@@ -434,3 +405,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -27,16 +27,19 @@ import platform
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+
+from throwaway import fresh_database as _fresh_database, PG_HOST, drop_database, postgres_unreachable
+
+
+def fresh_database(backend: str, workdir: Path) -> str:
+    return _fresh_database(backend, workdir, "retention")
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-PG_HOST = os.environ.get("ANALYTICS_BENCH_PG_HOST", "127.0.0.1")
-PG_ADMIN_DSN = f"host={PG_HOST} port=5432 user=postgres dbname=postgres"
 START_DAY = date(2024, 1, 1)
 LOADED_AT = datetime(2024, 12, 1, tzinfo=timezone.utc)
 PATHS = ["/", "/pricing", "/docs", "/blog", "/about", "/signup", "/docs/api", "/blog/post-1"]
@@ -46,37 +49,7 @@ COLUMNS = ("event_id, website_id, session_id, visitor_id, event_type, event_name
 
 
 # -- databases -------------------------------------------------------------------------------
-def postgres_unreachable() -> str | None:
-    import psycopg
 
-    try:
-        psycopg.connect(PG_ADMIN_DSN, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:
-        return str(exc).strip().splitlines()[0]
-    return None
-
-
-def fresh_database(backend: str, workdir: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{workdir / f'bench-retention-{uuid.uuid4().hex[:8]}.db'}"
-    import psycopg
-
-    name = f"bench_retention_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
-
-
-def drop_database(url: str) -> None:
-    from analytics_pipeline.warehouse.engine import dispose_engines
-
-    dispose_engines()
-    if url.startswith("sqlite"):
-        return  # the temporary directory goes with it
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
 # -- data --------------------------------------------------------------------------------------
@@ -266,3 +239,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
