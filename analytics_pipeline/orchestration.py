@@ -22,6 +22,13 @@ IN_PROGRESS = [
 # run at a time, and the schedules and sensors skip while one is in progress.
 SINGLETON_TAG = "analytics/singleton"
 OWNER = "team:data-engineering"
+# The run-failure sensor routes notifications by this tag (alert_rules/routes.yaml).
+OWNER_TAG = "analytics/owner"
+
+
+def job_tags(job_name: str, owner: str = OWNER) -> dict[str, str]:
+    """Tags of every job: its singleton key and its owner."""
+    return {SINGLETON_TAG: job_name, OWNER_TAG: owner}
 
 
 def warehouse_kind() -> str:

@@ -13,6 +13,7 @@ from analytics_pipeline.cache.warm import JOBS, WarmResult, invalidate, jobs_to_
 from analytics_pipeline.orchestration import (
     OWNER,
     SINGLETON_TAG,
+    job_tags,
     markdown_table,
     non_overlapping_schedule,
     skip_if_running,
@@ -113,7 +114,7 @@ CACHE_JOBS = {
         job_name(job_id),
         selection=dg.AssetSelection.assets(asset_name(job_id)),
         description=f"Warm seed job `{job_id}`: {JOBS[job_id].description}.",
-        tags={SINGLETON_TAG: job_name(job_id)},
+        tags=job_tags(job_name(job_id)),
     )
     for job_id in JOBS
 }
@@ -217,7 +218,7 @@ def invalidate_cache_entries(context: dg.OpExecutionContext, config: InvalidateC
 @dg.job(
     description="Invalidate warmed entries by pattern (run config `ops: invalidate_cache_entries: "
     "config: pattern: 'analytics:summary:*'`); the default pattern clears all analytics keys.",
-    tags={SINGLETON_TAG: "cache_invalidate_job"},
+    tags=job_tags("cache_invalidate_job"),
 )
 def cache_invalidate_job():
     invalidate_cache_entries()

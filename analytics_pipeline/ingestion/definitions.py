@@ -9,6 +9,7 @@ from analytics_pipeline.ingestion.run import ingest_landing, pending_files
 from analytics_pipeline.orchestration import (
     OWNER,
     SINGLETON_TAG,
+    job_tags,
     markdown_table,
     skip_if_running,
     warehouse_kind,
@@ -84,7 +85,7 @@ ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.assets("raw_events", "sessions"),
     description="Ingest pending landing files, then bring sessions up to date.",
-    tags={SINGLETON_TAG: "ingest_job"},
+    tags=job_tags("ingest_job"),
 )
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from analytics_pipeline import settings
-from analytics_pipeline.orchestration import OWNER, SINGLETON_TAG, markdown_table, non_overlapping_schedule, timed
+from analytics_pipeline.orchestration import OWNER, job_tags, markdown_table, non_overlapping_schedule, timed
 from analytics_pipeline.partitions import GRAIN_PARTITIONS, period_start
 from analytics_pipeline.reports.delivery import DeliveryError
 from analytics_pipeline.reports.generate import generate_report
@@ -178,7 +178,7 @@ def build_report_job(template: ReportTemplate):
         selection=dg.AssetSelection.assets(report_key(template)),
         partitions_def=GRAIN_PARTITIONS[template.grain],
         description=f"Generate (and deliver) the {template.name} report for one {template.grain}.",
-        tags={SINGLETON_TAG: name},
+        tags=job_tags(name),
     )
 
 

@@ -8,8 +8,7 @@ records each run in the asset's history.
 import dagster as dg
 
 from analytics_pipeline.orchestration import (
-    OWNER,
-    SINGLETON_TAG,
+    job_tags,
     markdown_table,
     non_overlapping_schedule,
 )
@@ -115,7 +114,7 @@ def apply_retention(
     description="Weekly data retention (seed job 3): delete old raw events and sessions, never "
     "a day whose statistics are incomplete. Run config `ops: {apply_retention: {config: "
     "{dry_run: true}}}` reports without deleting.",
-    tags={SINGLETON_TAG: "retention_job", "analytics/owner": OWNER},
+    tags=job_tags("retention_job"),
 )
 def retention_job():
     apply_retention()

@@ -6,7 +6,7 @@ import dagster as dg
 
 from analytics_pipeline.orchestration import (
     OWNER,
-    SINGLETON_TAG,
+    job_tags,
     markdown_table,
     non_overlapping_schedule,
     warehouse_kind,
@@ -93,7 +93,7 @@ sessions_job = dg.define_asset_job(
     "sessions_job",
     selection=dg.AssetSelection.assets(sessions),
     description="Bring sessions up to date and close the inactive ones (the seed's session cleanup).",
-    tags={SINGLETON_TAG: "sessions_job"},
+    tags=job_tags("sessions_job"),
 )
 
 session_cleanup_schedule = non_overlapping_schedule(

@@ -1,7 +1,6 @@
 """Dagster wiring of statistics: ``daily_stats``, ``weekly_stats``, ``monthly_stats``, their
 jobs, schedules, checks, and the late-data sensor."""
 
-import json
 import time
 from datetime import date, datetime, timedelta, timezone
 
@@ -11,6 +10,7 @@ from analytics_pipeline.orchestration import (
     OWNER,
     SINGLETON_TAG,
     active_run,
+    job_tags,
     markdown_table,
     non_overlapping_schedule,
     warehouse_kind,
@@ -210,7 +210,7 @@ def _job(grain: str):
         selection=selection,
         partitions_def=GRAIN_PARTITIONS[grain],
         description=f"Build {GRAIN_ASSET[grain]} for the selected partition(s).",
-        tags={SINGLETON_TAG: name},
+        tags=job_tags(name),
     )
 
 
@@ -219,6 +219,7 @@ daily_stats_freshness_job = dg.define_asset_job(
     "daily_stats_freshness_job",
     selection=dg.AssetSelection.checks(yesterday_is_aggregated),
     description="Check that yesterday's daily statistics exist.",
+    tags=job_tags("daily_stats_freshness_job"),
 )
 
 
