@@ -155,11 +155,18 @@ def test_schedules_skip_while_the_previous_run_is_going(instance, job_id):
     assert isinstance(skipped, dg.SkipReason) and run.run_id[:8] in skipped.skip_message
 
 
-def test_performance_metrics_sensor_skips_while_running(instance):
+def test_performance_metrics_sensor_records_without_a_run_and_skips_while_running(populated, resources, instance):
     sensor = cache_defs.cache_performance_metrics_sensor
-    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.RunRequest)
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = sensor(context)
+    assert isinstance(result, dg.SensorResult) and not result.run_requests
+    [event] = result.asset_events
+    assert event.asset_key == dg.AssetKey("cache_performance_metrics")
+    assert event.metadata["entries_written"].value >= 1
+    assert EmbeddedCache(populated).get("analytics:performance-metrics") is not None
     started_run(instance, "cache_performance_metrics_job")
-    assert isinstance(sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        assert isinstance(sensor(context), dg.SkipReason)
 
 
 def test_invalidate_job_by_pattern(populated, resources, instance):
