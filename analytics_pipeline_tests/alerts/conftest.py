@@ -4,7 +4,6 @@ an SMTP server (aiosmtpd) collecting e-mails, plus daily_stats rows to evaluate 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from analytics_pipeline.alerts.channels import EmailChannel, Notifier, WebhookChannel
 from analytics_pipeline.alerts.resources import (
@@ -26,6 +24,7 @@ from analytics_pipeline.alerts.resources import (
     WebhookChannelResource,
 )
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline_tests.smtp_server import start_smtp_server
 
 LOOPBACK = "127.0.0.1"
 ALERT_TO = "oncall@example.com"
@@ -72,17 +71,11 @@ class SmtpReceiver:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpReceiver]:
     """An aiosmtpd SMTP server on 127.0.0.1 recording every message it accepts."""
-    port = _free_port()
-    receiver = SmtpReceiver(url=f"smtp://{LOOPBACK}:{port}")
+    receiver = SmtpReceiver(url="")
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
@@ -90,8 +83,8 @@ def smtp() -> Iterator[SmtpReceiver]:
             receiver.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             return "250 Message accepted for delivery"
 
-    controller = Controller(Handler(), hostname=LOOPBACK, port=port)
-    controller.start()
+    controller, port = start_smtp_server(Handler())
+    receiver.url = f"smtp://{LOOPBACK}:{port}"
     yield receiver
     controller.stop()
 

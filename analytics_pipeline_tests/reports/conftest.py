@@ -125,10 +125,9 @@ def last_day(grain: str, start: date) -> date:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[str, list]]:
     """A real aiosmtpd server on a free local port; yields (smtp_url, received messages)."""
-    import socket
     from email import message_from_bytes, policy
 
-    from aiosmtpd.controller import Controller
+    from analytics_pipeline_tests.smtp_server import start_smtp_server
 
     received: list = []
 
@@ -137,11 +136,7 @@ def smtp_server() -> Iterator[tuple[str, list]]:
             received.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
             return "250 OK"
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-    controller.start()
+    controller, port = start_smtp_server(Handler())
     try:
         yield f"smtp://127.0.0.1:{port}?from=reports@example.com", received
     finally:
