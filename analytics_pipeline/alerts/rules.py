@@ -35,7 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+from analytics_pipeline.config_files import FileProblem, YamlFileError, read_yaml
 
 ROUTES_FILE = "routes.yaml"
 NUMERIC_COLUMNS = (
@@ -65,16 +65,8 @@ _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)?\s*")
 
 
-@dataclass(frozen=True)
-class RuleError:
-    """One problem in one rule file."""
-
-    file: str
-    field: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.field}: {self.problem}"
+# One problem in one rule file (file, field, problem).
+RuleError = FileProblem
 
 
 @dataclass(frozen=True)
@@ -287,14 +279,12 @@ def parse_routes(raw: Any, file: str) -> tuple[Routes, list[RuleError]]:
 
 def _read_yaml(path: Path, label: str) -> tuple[Any, list[RuleError]]:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")), []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        return None, [RuleError(label, "(yaml)", f"{where}{problem}")]
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [RuleError(label, "(file)", f"cannot be read: {exc}")]
+        return read_yaml(path), []
+    except YamlFileError as exc:
+        if exc.unreadable:
+            return None, [RuleError(label, "(file)", f"cannot be read: {exc.problem}")]
+        where = f"line {exc.line}, column {exc.column}: " if exc.line else ""
+        return None, [RuleError(label, "(yaml)", f"{where}{exc.problem}")]
 
 
 def load_rules(rules_dir: Path) -> RuleSet:

@@ -40,7 +40,7 @@ def validate_templates(args: argparse.Namespace) -> int:
         state = "active" if t.active else "inactive (schedule stopped)"
         print(f"  ok      {t.source}: {t.id} ({t.schedule} at {t.cron} UTC, {', '.join(t.formats)}, {state})")
     for problem in template_set.problems:
-        print(f"  BROKEN  {problem.file}: field {problem.field}: {problem.message}")
+        print(f"  BROKEN  {problem.file}: field {problem.field}: {problem.problem}")
     print(f"{len(template_set.templates)} valid, {len(template_set.problems)} broken")
     return 1 if template_set.problems else 0
 

@@ -200,7 +200,7 @@ def build_report_schedule(template: ReportTemplate, job) -> dg.ScheduleDefinitio
 def _problems_metadata(template_set: TemplateSet) -> dict:
     templates = [{"id": t.id, "file": t.source, "schedule": t.schedule, "formats": ", ".join(t.formats),
                   "active": t.active} for t in template_set.templates]
-    problems = [{"file": p.file, "field": p.field, "problem": p.message} for p in template_set.problems]
+    problems = [{"file": p.file, "field": p.field, "problem": p.problem} for p in template_set.problems]
     return {
         "report_templates_dir": str(template_set.directory),
         "report_templates": dg.MetadataValue.md(markdown_table(templates, limit=500)),

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
+
+from analytics_pipeline.config_files import FileProblem, YamlFileError, read_yaml
 
 SCHEDULE_GRAIN = {"daily": "day", "weekly": "week", "monthly": "month", "quarterly": "quarter"}
 # 09:00 UTC: daily; Monday; the 1st of the month; the 1st of the quarter (seed).
@@ -59,16 +60,8 @@ class TemplateError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True)
-class TemplateProblem:
-    """Why one template file was skipped."""
-
-    file: str
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.field}: {self.message}"
+# Why one template file was skipped (file, field, problem).
+TemplateProblem = FileProblem
 
 
 @dataclass(frozen=True)
@@ -255,13 +248,11 @@ def sample_context(template: ReportTemplate) -> dict[str, Any]:
 def load_template(path: Path) -> ReportTemplate:
     """One template file; raises :class:`TemplateError` naming the file and field."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "(file)"
-        raise _fail(path.name, where, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(path.name, "(file)", f"cannot read: {exc}") from None
+        raw = read_yaml(path)
+    except YamlFileError as exc:
+        if exc.unreadable:
+            raise _fail(path.name, "(file)", f"cannot read: {exc.problem}") from None
+        raise _fail(path.name, f"line {exc.line}" if exc.line else "(file)", f"invalid YAML: {exc.problem}") from None
     template = parse_template(raw, path.name)
     if path.stem != template.id:
         raise _fail(path.name, "id", f"id {template.id!r} must match the file name {path.stem!r}")

@@ -54,7 +54,7 @@ def test_a_broken_field_is_reported_with_file_field_and_reason(templates_dir: Pa
     assert [t.id for t in template_set.templates] == ["good-report"]
     (problem,) = template_set.problems
     assert (problem.file, problem.field) == ("bad-report.yaml", field)
-    assert message in problem.message
+    assert message in problem.problem
 
 
 def test_invalid_yaml_missing_fields_id_mismatch_and_duplicates(templates_dir: Path):
@@ -66,7 +66,7 @@ def test_invalid_yaml_missing_fields_id_mismatch_and_duplicates(templates_dir: P
     (templates_dir / "dup.yml").write_text("id: dup\nname: Again\nschedule: daily\n")
     (templates_dir / "notes.txt").write_text("not a template")
     template_set = load_templates(templates_dir)
-    problems = {p.file: (p.field, p.message) for p in template_set.problems}
+    problems = {p.file: (p.field, p.problem) for p in template_set.problems}
     assert problems["a-yaml.yaml"][0].startswith("line ") and "invalid YAML" in problems["a-yaml.yaml"][1]
     assert problems["no-name.yaml"] == ("name", "required, a non-empty string")
     assert problems["other-name.yaml"][0] == "id" and "must match the file name" in problems["other-name.yaml"][1]
