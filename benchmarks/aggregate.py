@@ -46,11 +46,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from throwaway import fresh_database as _fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable
+from throwaway import fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable
 
-
-def fresh_database(backend: str, workdir: Path) -> str:
-    return _fresh_database(backend, workdir, "aggregate")
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -547,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"jobs from {load_code_location()}")
     from analytics_pipeline.ingestion.validate import normalise_referrer  # noqa: F401 - import before the load
 
-    backends = [Backend(n, fresh_database(n, workdir)) for n in names]
+    backends = [Backend(n, fresh_database(n, workdir, "aggregate")) for n in names]
     try:
         prepare(backends, args)
         days = [START_DAY + timedelta(days=i) for i in range(args.days)]

@@ -36,11 +36,8 @@ from datetime import date, datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
 
-from throwaway import fresh_database as _fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable as postgres_available
+from throwaway import fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable as postgres_available
 
-
-def fresh_database(backend: str, workdir: Path) -> str:
-    return _fresh_database(backend, workdir, "ingest")
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -363,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in backends:
             landing = work / f"landing-{backend}"
             shutil.copytree(source, landing)
-            url = fresh_database(backend, work)
+            url = fresh_database(backend, work, "ingest")
             try:
                 pipe = run_child("pipeline", url, landing, args)
             finally:
@@ -377,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{pipe['workers_cpu']:.2f}" + (f", PostgreSQL server {pipe['server_cpu']:.2f}" if backend == "postgresql" else ""))
             floor = None
             if not args.skip_floor:
-                url = fresh_database(backend, work)
+                url = fresh_database(backend, work, "ingest")
                 try:
                     floor = run_child("floor", url, source, args)
                 finally:

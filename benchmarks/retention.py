@@ -30,11 +30,8 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from throwaway import fresh_database as _fresh_database, PG_HOST, drop_database, postgres_unreachable
+from throwaway import fresh_database, PG_HOST, drop_database, postgres_unreachable
 
-
-def fresh_database(backend: str, workdir: Path) -> str:
-    return _fresh_database(backend, workdir, "retention")
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -140,7 +137,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict:
     from analytics_pipeline.stats.build import build_period
     from analytics_pipeline.warehouse import Warehouse
 
-    url = fresh_database(backend, workdir)
+    url = fresh_database(backend, workdir, "retention")
     try:
         warehouse = Warehouse(url)
         per_day = max(1, args.events // args.days)
