@@ -135,6 +135,7 @@ def _cache_step(defs, instance, run_job, first: date, last: date) -> None:
 def _reports_step(defs, instance, run_job, first: date, last: date) -> None:
     """Each default report for its latest period with statistics: through its Dagster job when
     that period is complete (a partition), else written directly (e.g. the quarter in progress)."""
+    from analytics_pipeline.reports.definitions import report_job_name
     from analytics_pipeline.reports.generate import latest_partition, write_report
     from analytics_pipeline.reports.templates import load_templates
     from analytics_pipeline.warehouse import Warehouse
@@ -144,7 +145,7 @@ def _reports_step(defs, instance, run_job, first: date, last: date) -> None:
         key = latest_partition(wh, template)
         if key is None:
             continue
-        job_name = f"report_{template.id.replace('-', '_')}_job"
+        job_name = report_job_name(template)
         job = defs.resolve_job_def(job_name)
         if job.partitions_def is not None and job.partitions_def.has_partition_key(key):
             run_job(job_name, partition_key=key)

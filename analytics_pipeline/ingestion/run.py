@@ -231,7 +231,7 @@ def ingest_landing(
     preparer = _Preparer(workers)
     try:
         with _one_ingester_at_a_time(warehouse):
-            frozen = frozenset(str(Warehouse.to_date(r["day"])) for r in warehouse.query("select_frozen_days"))
+            frozen = frozenset(str(Warehouse.to_date(r["day"])) for r in warehouse.query("select_retention_dropped_days"))
             for path in files:
                 file_result = _ingest_file(warehouse, path, landing_dir, preparer, clock, chunk_lines,
                                            result, log, frozen)

@@ -359,14 +359,3 @@ def dropped_days(warehouse: Warehouse) -> list[date]:
     """Every UTC day whose raw events retention deleted: statistics of the periods containing
     them must never be rebuilt from the raw events that are left."""
     return [Warehouse.to_date(r["day"]) for r in warehouse.query("select_retention_dropped_days")]
-
-
-def dropped_days_in_period(warehouse: Warehouse, grain: str, start: date) -> list[date]:
-    """The days of the ``grain`` period starting ``start`` whose raw events are gone. Rebuilding
-    such a period from the raw events left would overwrite complete statistics with partial
-    ones: statistics builders must skip it."""
-    from analytics_pipeline.partitions import period_end
-
-    rows = warehouse.query("select_retention_dropped_in_period",
-                           {"start": warehouse.day(start), "end": warehouse.day(period_end(grain, start))})
-    return [Warehouse.to_date(r["day"]) for r in rows]

@@ -294,7 +294,7 @@ def test_cli_dry_run_then_run_then_history(warehouse, warehouse_url, landing_dir
 
 
 def test_dropped_days_are_known_per_period(warehouse, old_and_recent, instance):
-    from analytics_pipeline.retention.run import dropped_days_in_period
+    from analytics_pipeline.stats.build import frozen_days as dropped_days_in_period
 
     retain(warehouse, instance)
     day120 = old_and_recent[0]
