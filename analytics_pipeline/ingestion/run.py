@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import shutil
 import sys
-import threading
 import time
 import types
 from collections import Counter, deque
@@ -150,33 +149,14 @@ class _Preparer:
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: Any = None
-        self._starting: threading.Thread | None = None
-        self._start_error: BaseException | None = None
         if workers > 0:
-            # Starting the workers takes a few tenths of a second (a fresh interpreter imports
-            # the prepare module): let it happen while this process hashes the first file.
-            self._starting = threading.Thread(target=self._start, name="ingest-pool-start", daemon=True)
-            self._starting.start()
-
-    def _start(self) -> None:
-        try:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["analytics_pipeline.ingestion.prepare"])
             forkserver.ensure_running()
             with _main_module_hidden():
-                self._pool = context.Pool(self.workers)
-        except BaseException as exc:  # reported by the first map()
-            self._start_error = exc
-
-    def _ready(self) -> None:
-        if self._starting is not None:
-            self._starting.join()
-            self._starting = None
-            if self._start_error is not None:
-                raise self._start_error
+                self._pool = context.Pool(workers)
 
     def map(self, tasks: Iterator[tuple[Callable[..., PreparedChunk], tuple]]) -> Iterator[PreparedChunk]:
-        self._ready()
         if self._pool is None:
             for function, args in tasks:
                 yield function(*args)
@@ -199,9 +179,6 @@ class _Preparer:
             yield window.popleft().get()
 
     def close(self) -> None:
-        if self._starting is not None:
-            self._starting.join()
-            self._starting = None
         if self._pool is not None:
             self._pool.close()
             self._pool.join()
