@@ -86,3 +86,19 @@ def templates_dir() -> Path:
 def alert_rules_dir() -> Path:
     """``ANALYTICS_ALERT_RULES_DIR``: metric alert rule files (default ``alert_rules/``)."""
     return Path(_env("ANALYTICS_ALERT_RULES_DIR", str(REPO_ROOT / "alert_rules"))).absolute()
+
+
+def websites_file() -> Path:
+    """``ANALYTICS_WEBSITES_FILE``: one entry per website (``id``, ``name``, ``timezone``); a
+    missing file means every website uses the default time zone (default ``websites.yaml``)."""
+    return Path(_env("ANALYTICS_WEBSITES_FILE", str(REPO_ROOT / "websites.yaml"))).absolute()
+
+
+def default_timezone() -> str:
+    """``ANALYTICS_DEFAULT_TIMEZONE``: IANA time zone of websites not in the websites file."""
+    return _env("ANALYTICS_DEFAULT_TIMEZONE", "UTC")
+
+
+def metrics_dir() -> Path:
+    """``ANALYTICS_METRICS_DIR``: custom metric definition files (default ``metric_definitions/``)."""
+    return Path(_env("ANALYTICS_METRICS_DIR", str(REPO_ROOT / "metric_definitions"))).absolute()

@@ -1,0 +1,178 @@
+"""The websites file: each website's name and time zone (``ANALYTICS_WEBSITES_FILE``).
+
+A website's day D is ``[local midnight of D, local midnight of D+1)`` in its own IANA time zone,
+so a day is 23, 24 or 25 hours long around daylight-saving changes. Websites not listed use
+``ANALYTICS_DEFAULT_TIMEZONE``. With no file and the default ``UTC``, every day is a UTC day.
+
+The file is validated when it is read: an entry with an unknown zone is reported (file, entry,
+problem) and falls back to the default zone; an entry without an id is reported and skipped.
+Nothing here imports Dagster, so every stage, the CLI, the API and the tests share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from analytics_pipeline import settings
+from analytics_pipeline.config_files import FileProblem, YamlFileError, read_yaml
+
+UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class Website:
+    id: str
+    name: str
+    timezone: str
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name) if isinstance(name, str) and name.strip() == name and name else None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+@dataclass
+class WebsiteDirectory:
+    """The websites file as read, with the problems found in it."""
+
+    websites: dict[str, Website] = field(default_factory=dict)
+    default_timezone: str = "UTC"
+    problems: list[FileProblem] = field(default_factory=list)
+    source: str = ""
+
+    def timezone_name(self, website_id: str) -> str:
+        site = self.websites.get(website_id)
+        return site.timezone if site else self.default_timezone
+
+    def zone(self, website_id: str) -> ZoneInfo:
+        return ZoneInfo(self.timezone_name(website_id))
+
+    def name(self, website_id: str) -> str:
+        site = self.websites.get(website_id)
+        return site.name if site else website_id
+
+    @property
+    def all_utc(self) -> bool:
+        """True when every website's day is a UTC day (no file, default UTC): the old behaviour."""
+        return _is_utc(self.default_timezone) and all(_is_utc(w.timezone) for w in self.websites.values())
+
+    def zones(self) -> set[str]:
+        """Every zone in use: the listed websites' and the default."""
+        return {self.default_timezone, *(w.timezone for w in self.websites.values())}
+
+    def day_bounds(self, website_id: str, day: date) -> tuple[datetime, datetime]:
+        """``[start, end)`` in UTC of ``website_id``'s local day ``day``."""
+        return local_day_bounds(self.timezone_name(website_id), day)
+
+    def period_bounds(self, website_id: str, start: date, end: date) -> tuple[datetime, datetime]:
+        """``[start, end)`` in UTC of the website's local days ``start`` (inclusive) to ``end``
+        (exclusive): a week or a month in its own calendar."""
+        zone = self.timezone_name(website_id)
+        return local_midnight(zone, start), local_midnight(zone, end)
+
+    def local_day(self, website_id: str, moment: datetime) -> date:
+        """The website's local calendar day that contains the UTC instant ``moment``."""
+        return moment.astimezone(self.zone(website_id)).date()
+
+
+def _is_utc(name: str) -> bool:
+    """True for a zone whose offset is zero all year (UTC, Etc/UTC, Africa/Abidjan...)."""
+    zone = _zone(name)
+    probes = [datetime(year, month, 1, tzinfo=timezone.utc) for year in (1990, 2024, 2040) for month in (1, 4, 7, 10)]
+    return zone is not None and all(zone.utcoffset(p) == timedelta(0) for p in probes)
+
+
+def local_midnight(zone_name: str, day: date) -> datetime:
+    """The UTC instant at which ``day`` starts in ``zone_name``. Where midnight does not exist
+    (a DST jump at 00:00), the day starts at the first local instant after it."""
+    zone = ZoneInfo(zone_name)
+    naive = datetime.combine(day, time(0))
+    # fold=0 resolves an ambiguous midnight to its first occurrence; a skipped midnight maps
+    # forward, which round-tripping through UTC detects.
+    candidate = naive.replace(tzinfo=zone).astimezone(timezone.utc)
+    if candidate.astimezone(zone).replace(tzinfo=None) != naive:
+        # midnight was skipped: the day starts at the first instant that is on `day` locally
+        candidate = _first_instant_of_day(zone, day, candidate)
+    return candidate
+
+
+def _first_instant_of_day(zone: ZoneInfo, day: date, guess: datetime) -> datetime:
+    lo, hi = guess - timedelta(hours=3), guess + timedelta(hours=3)
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(zone).date() >= day:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0)
+
+
+def local_day_bounds(zone_name: str, day: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC of ``day`` in ``zone_name`` (23, 24 or 25 hours long)."""
+    return local_midnight(zone_name, day), local_midnight(zone_name, day + timedelta(days=1))
+
+
+def load_websites(path: Path | None = None, default_timezone: str | None = None) -> WebsiteDirectory:
+    """Read and validate the websites file. A missing file is no problem (every website uses the
+    default zone); an invalid default zone is reported and replaced by UTC."""
+    path = Path(path) if path is not None else settings.websites_file()
+    default = default_timezone if default_timezone is not None else settings.default_timezone()
+    directory = WebsiteDirectory(default_timezone=default, source=str(path))
+    if _zone(default) is None:
+        directory.problems.append(FileProblem("ANALYTICS_DEFAULT_TIMEZONE", "timezone",
+                                              f"unknown time zone {default!r}; using UTC"))
+        directory.default_timezone = default = "UTC"
+    if not path.exists():
+        return directory
+    try:
+        content = read_yaml(path)
+    except YamlFileError as exc:
+        where = f" at line {exc.line}, column {exc.column}" if exc.line else ""
+        directory.problems.append(FileProblem(path.name, "file", f"{exc.problem}{where}; every website uses {default}"))
+        return directory
+    entries = content.get("websites") if isinstance(content, dict) else None
+    if not isinstance(entries, list):
+        directory.problems.append(FileProblem(path.name, "websites", "expected a list under 'websites:'"))
+        return directory
+    for index, entry in enumerate(entries):
+        label = f"websites[{index}]"
+        if not isinstance(entry, dict):
+            directory.problems.append(FileProblem(path.name, label, "expected a mapping with id, name, timezone"))
+            continue
+        site_id = entry.get("id")
+        if not isinstance(site_id, str) or not 1 <= len(site_id) <= 64:
+            directory.problems.append(FileProblem(path.name, f"{label}.id", "missing or not a string of 1-64 characters; entry skipped"))
+            continue
+        label = f"websites[{index}] ({site_id})"
+        if site_id in directory.websites:
+            directory.problems.append(FileProblem(path.name, f"{label}.id", "listed twice; the first entry is used"))
+            continue
+        zone_name = entry.get("timezone", default)
+        if _zone(zone_name) is None:
+            directory.problems.append(FileProblem(path.name, f"{label}.timezone",
+                                                  f"unknown time zone {zone_name!r}; this website uses {default}"))
+            zone_name = default
+        name = entry.get("name")
+        directory.websites[site_id] = Website(site_id, str(name) if name is not None else site_id, zone_name)
+    return directory
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str, default: str, mtime: float) -> WebsiteDirectory:
+    return load_websites(Path(path), default)
+
+
+def current_websites() -> WebsiteDirectory:
+    """The websites file named by the environment now (re-read when the file changes)."""
+    path = settings.websites_file()
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = -1.0
+    return _cached(str(path), settings.default_timezone(), mtime)
