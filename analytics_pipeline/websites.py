@@ -176,3 +176,28 @@ def current_websites() -> WebsiteDirectory:
     except OSError:
         mtime = -1.0
     return _cached(str(path), settings.default_timezone(), mtime)
+
+
+@dataclass(frozen=True)
+class ZoneGroup:
+    """Websites that share one time zone, for SQL that runs once per zone: ``include`` lists
+    the website ids of the group, or is ``None`` for "every website not listed in ``exclude``"
+    (the websites that use the default zone, including ones the file does not name)."""
+
+    timezone: str
+    include: tuple[str, ...] | None
+    exclude: tuple[str, ...] = ()
+
+
+def zone_groups(directory: WebsiteDirectory) -> list[ZoneGroup]:
+    """One group per zone in use; the default zone's group covers every unlisted website. With
+    no websites file this is a single group ``ZoneGroup(default, None, ())``."""
+    by_zone: dict[str, list[str]] = {}
+    for site in directory.websites.values():
+        by_zone.setdefault(site.timezone, []).append(site.id)
+    listed_elsewhere = tuple(sorted(sid for zone, ids in by_zone.items()
+                                    if zone != directory.default_timezone for sid in ids))
+    groups = [ZoneGroup(directory.default_timezone, None, listed_elsewhere)]
+    groups += [ZoneGroup(zone, tuple(sorted(ids)), ()) for zone, ids in sorted(by_zone.items())
+               if zone != directory.default_timezone]
+    return groups
