@@ -85,6 +85,14 @@ def parse_events(body: bytes, batch: bool, max_events: int) -> list[Any]:
     return value
 
 
+def read_events(raw: bytes, content_encoding: str | None, batch: bool, max_bytes: int,
+                max_events: int) -> tuple[list[Any], bool]:
+    """The events of a request body and whether they need the careful path of
+    :func:`check_events` (an escaped NUL somewhere in the body)."""
+    body = decode_body(raw, content_encoding, max_bytes)
+    return parse_events(body, batch, max_events), b"\\u0000" in body
+
+
 @dataclass
 class Verdicts:
     """What a request's events became: the landing lines and one result per event."""

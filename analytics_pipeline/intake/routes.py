@@ -20,7 +20,7 @@ from analytics_pipeline.api.errors import ApiError, error_body
 from analytics_pipeline.api.security import ApiKey, authenticate, charge
 from analytics_pipeline.intake.commit import GroupCommitter, IntakeUnavailable
 from analytics_pipeline.intake.config import IntakeConfig
-from analytics_pipeline.intake.events import BodyProblem, Verdicts, check_events, decode_body, parse_events
+from analytics_pipeline.intake.events import BodyProblem, Verdicts, check_events, read_events
 from analytics_pipeline.intake.landing import LandingWriter
 from analytics_pipeline.intake.metrics import record_request
 
@@ -104,15 +104,14 @@ async def _intake(request: Request, key: ApiKey, batch: bool) -> Response:
     if intake is None:
         raise ApiError(503, "intake_not_running", "the event intake has not started (server lifespan disabled?)")
     try:
-        body = decode_body(await request.body(), request.headers.get("content-encoding"),
-                           request.app.state.config.max_body_bytes)
-        events = parse_events(body, batch, intake.config.max_batch_events)
+        events, careful = read_events(await request.body(), request.headers.get("content-encoding"), batch,
+                                      request.app.state.config.max_body_bytes, intake.config.max_batch_events)
     except BodyProblem as problem:
         charge(request, key, 1, "events")
         record_request(str(problem.status), 0, 0)
         raise ApiError(problem.status, problem.code, problem.message) from None
     charge(request, key, len(events), "events")
-    verdicts = check_events(events, datetime.now(timezone.utc), key.allows, careful=b"\\u0000" in body)
+    verdicts = check_events(events, datetime.now(timezone.utc), key.allows, careful)
     if verdicts.accepted:
         try:
             await intake.committer.append(verdicts.lines)
