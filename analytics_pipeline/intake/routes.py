@@ -8,13 +8,14 @@ parsed with orjson here, not by a pydantic model: a batch of 1,000 events costs 
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from analytics_pipeline.api.errors import ApiError, error_body
 from analytics_pipeline.api.security import ApiKey, authenticate, charge
@@ -40,6 +41,10 @@ async def intake_lifespan(app: FastAPI):
     committer = GroupCommitter(LandingWriter(config.landing_dir, config.rotate_bytes, config.rotate_seconds))
     await committer.start()
     app.state.intake = Intake(config, committer)
+    # Everything the server allocated at start-up (Dagster, pydantic, FastAPI) is moved out of
+    # the cyclic collector's way: a batch allocates thousands of small objects, and a full
+    # collection scanning the start-up heap made its p99 ten times its p50.
+    gc.freeze()
     try:
         yield
     finally:
@@ -99,7 +104,10 @@ def _answer(verdicts: Verdicts) -> Response:
     return _json(payload, 400)
 
 
-async def _intake(request: Request, key: ApiKey, batch: bool) -> Response:
+async def _intake(request: Request, batch: bool) -> Response:
+    # The key is checked here rather than by a FastAPI dependency: a plain call costs
+    # microseconds, a sync dependency a hop to the thread pool on every request.
+    key = authenticate(request)
     intake: Intake | None = getattr(request.app.state, "intake", None)
     if intake is None:
         raise ApiError(503, "intake_not_running", "the event intake has not started (server lifespan disabled?)")
@@ -125,13 +133,13 @@ async def _intake(request: Request, key: ApiKey, batch: bool) -> Response:
 
 @router.post("/api/events", status_code=202, summary="Send one event",
              openapi_extra=_openapi(_EXAMPLE_EVENT, "One event as a JSON object (gzip allowed)"))
-async def post_event(request: Request, key: ApiKey = Depends(authenticate)) -> Response:
+async def post_event(request: Request) -> Response:
     """Validate one event and store it durably; ``202`` once it is fsynced."""
-    return await _intake(request, key, batch=False)
+    return await _intake(request, batch=False)
 
 
 @router.post("/api/events/batch", status_code=202, summary="Send a batch of events",
              openapi_extra=_openapi([_EXAMPLE_EVENT], "A JSON array of events (gzip allowed)"))
-async def post_events_batch(request: Request, key: ApiKey = Depends(authenticate)) -> Response:
+async def post_events_batch(request: Request) -> Response:
     """Validate each event; store the accepted ones durably; ``202`` once they are fsynced."""
-    return await _intake(request, key, batch=True)
+    return await _intake(request, batch=True)
