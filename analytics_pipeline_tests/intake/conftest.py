@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from analytics_pipeline.api.app import create_app
 from analytics_pipeline.api.config import ApiConfig
 from analytics_pipeline.intake.config import IntakeConfig
 
-import pytest
-
 
 @pytest.fixture
-def intake_client(tmp_path: Path, landing_dir: Path) -> Callable[..., "contextmanager[TestClient]"]:
+def intake_client(tmp_path: Path, landing_dir: Path) -> Callable[..., AbstractContextManager[TestClient]]:
     """``with intake_client(keys_yaml=..., inline=..., rate=..., max_body=...) as client:``"""
 
     @contextmanager
