@@ -211,6 +211,31 @@ def drive(port: int, requests: list[bytes], concurrency: int) -> tuple[float, li
         return asyncio.run(_drive(port, requests, concurrency))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) so far: far less sensitive to the
+    machine's other load than wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fsync_latency(directory: Path, samples: int = 200) -> tuple[float, float]:
+    """p50 and p99 seconds of ``fdatasync`` after appending a 300-byte line, in ``directory``."""
+    path = directory / ".fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sync = getattr(os, "fdatasync", os.fsync)
+    times = []
+    try:
+        for _ in range(samples):
+            os.write(fd, b"x" * 299 + b"\n")
+            started = time.perf_counter()
+            sync(fd)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return percentile(times, 50), percentile(times, 99)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
@@ -289,6 +314,7 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-intake-") as tmp:
         workdir = Path(tmp)
+        sync_p50, sync_p99 = fsync_latency(workdir)
         servers = {kind: start_server(kind, workdir / f"{kind}-landing", workdir, args.rotate_bytes, args.rotate_seconds)
                    for kind in ("intake", "floor")}
         try:
@@ -296,16 +322,19 @@ def main() -> int:
             for label, size, count in shapes:
                 events = make_events(f"{size}", count * size, now)
                 row = {"label": label, "requests": count, "events": count * size}
-                for kind, (_, port) in servers.items():
+                for kind, (proc, port) in servers.items():
                     warm = requests_for(make_events(f"warm-{kind}-{size}", size * args.concurrency, now), size)
                     drive(port, warm, args.concurrency)
                     unique = [{**e, "event_id": f"{kind}-{e['event_id']}"} for e in events]
-                    seconds, latencies, answers = drive(port, requests_for(unique, size), args.concurrency)
+                    requests = requests_for(unique, size)
+                    cpu = cpu_seconds(proc.pid)
+                    seconds, latencies, answers = drive(port, requests, args.concurrency)
+                    cpu = cpu_seconds(proc.pid) - cpu
                     if kind == "intake":
                         accepted = sum(orjson.loads(a)["accepted"] for a in answers)
                         assert accepted == count * size, (accepted, count * size)
                     row[kind] = {"seconds": seconds, "p50": percentile(latencies, 50) * 1000,
-                                 "p99": percentile(latencies, 99) * 1000}
+                                 "p99": percentile(latencies, 99) * 1000, "cpu": cpu}
                 rows.append(row)
                 print(f"measured {label}", file=sys.stderr, flush=True)
         finally:
@@ -318,15 +347,19 @@ def main() -> int:
 
     load = os.getloadavg()
     print(f"\nconcurrency {args.concurrency}, {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
-          f"{load[2]:.1f} at the end; files rotate at {args.rotate_bytes >> 20} MiB or {args.rotate_seconds:g} s\n")
-    print("| requests | count | events/s | requests/s | p50 / p99 (ms) | floor events/s | floor p50 / p99 (ms) | floor / intake |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"{load[2]:.1f} at the end; files rotate at {args.rotate_bytes >> 20} MiB or {args.rotate_seconds:g} s")
+    print(f"fdatasync of an append here: p50 {sync_p50 * 1000:.2f} ms, p99 {sync_p99 * 1000:.2f} ms; with one request "
+          f"in flight per connection and one fsync per group, {args.concurrency} connections get at most "
+          f"{args.concurrency / sync_p50:,.0f} requests/s (concurrency / fsync p50)\n")
+    print("| requests | count | events/s | requests/s | p50 / p99 (ms) | server CPU µs/event | "
+          "floor events/s | floor p50 / p99 (ms) | floor CPU µs/event | floor / intake (events/s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ours, floor = r["intake"], r["floor"]
         eps, feps = r["events"] / ours["seconds"], r["events"] / floor["seconds"]
         print(f"| {r['label']} | {r['requests']:,} | {eps:,.0f} | {r['requests'] / ours['seconds']:,.0f} | "
-              f"{ours['p50']:.1f} / {ours['p99']:.1f} | {feps:,.0f} | {floor['p50']:.1f} / {floor['p99']:.1f} | "
-              f"{feps / eps:.2f}x |")
+              f"{ours['p50']:.1f} / {ours['p99']:.1f} | {ours['cpu'] / r['events'] * 1e6:.1f} | {feps:,.0f} | "
+              f"{floor['p50']:.1f} / {floor['p99']:.1f} | {floor['cpu'] / r['events'] * 1e6:.1f} | {feps / eps:.2f}x |")
     print(f"\n202 -> dashboard for {args.e2e_events} events (files finished after {args.e2e_rotate_seconds:g} s; "
           "the landing sensor's 30 s interval not included):\n")
     print("| file finished | ingest | sessions | daily_stats | dashboard entry | total |")

@@ -21,9 +21,10 @@ def free_port() -> int:
 class ServerProcess:
     """``uvicorn analytics_pipeline.api.app:create_app`` on 127.0.0.1 and a free port."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, preexec_fn=None) -> None:
         self.env = env
         self.log = log
+        self.preexec_fn = preexec_fn
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
@@ -33,7 +34,7 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "analytics_pipeline.api.app:create_app", "--factory",
                  "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -172,3 +172,17 @@ def test_verdicts_agree_with_file_ingestion_and_written_lines_reload_the_same(ev
             assert _no_ip(line)
     assert next(written, None) is None
     assert verdicts.accepted + verdicts.rejected == len(events)
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from([None, "gzip", "identity", "deflate"]), st.booleans())
+def test_any_body_is_events_or_a_4xx_never_a_crash(raw: bytes, encoding: str | None, compress: bool) -> None:
+    if compress and encoding == "gzip":
+        raw = gzip.compress(raw)[: len(raw) + 10]  # whole or cut short
+    try:
+        events, _ = _read(raw, encoding=encoding, max_bytes=200, max_events=5)
+    except BodyProblem as problem:
+        assert problem.status in (400, 413, 415)
+        return
+    verdicts = check_events(events, NOW, ANY_SITE)
+    assert verdicts.accepted + verdicts.rejected == len(events) <= 5

@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 
 import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analytics_pipeline.ingestion.run import pending_files
 from analytics_pipeline.intake.commit import GroupCommitter
@@ -120,3 +122,17 @@ def test_a_failed_write_is_cut_back_and_the_next_append_goes_to_a_new_file(landi
     contents = sorted(p.read_bytes() for p in pending_files(landing_dir))
     assert contents == [b"a" * 99 + b"\n", b"c" * 99 + b"\n"]
     assert _open_files(landing_dir) == []
+
+
+@settings(max_examples=40, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=5), st.binary(max_size=30))
+def test_a_leftover_keeps_exactly_its_whole_lines(tmp_path_factory, lines: list[bytes], tail: bytes) -> None:
+    landing = tmp_path_factory.mktemp("leftover")
+    whole = b"".join(line + b"\n" for line in lines)
+    (landing / ".intake-20240301T100000-1-1-000000.jsonl.part").write_bytes(whole + tail.replace(b"\n", b""))
+    finished = finish_leftovers(landing)
+    if whole:
+        assert [p.read_bytes() for p in finished] == [whole]
+    else:
+        assert finished == [] and list(landing.glob(".intake-*")) == []
