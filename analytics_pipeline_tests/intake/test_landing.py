@@ -98,6 +98,24 @@ def test_group_commit_answers_every_request_with_few_fsyncs(landing_dir: Path) -
     assert sorted(file.read_bytes().splitlines()) == sorted(_lines(200).splitlines())
 
 
+def test_an_idle_open_file_is_finished_when_it_is_old_enough(landing_dir: Path) -> None:
+    async def scenario() -> list[Path]:
+        committer = GroupCommitter(LandingWriter(landing_dir, 1 << 30, 0.2))
+        await committer.start()
+        await committer.append(_lines(2))
+        assert pending_files(landing_dir) == []
+        for _ in range(100):  # no further request: the writer's own timer finishes the file
+            await asyncio.sleep(0.05)
+            if pending_files(landing_dir):
+                break
+        finished = pending_files(landing_dir)
+        await committer.stop()
+        return finished
+
+    finished = asyncio.run(scenario())
+    assert len(finished) == 1 and finished[0].read_bytes() == _lines(2)
+
+
 def test_a_failed_write_is_cut_back_and_the_next_append_goes_to_a_new_file(landing_dir: Path) -> None:
     # A real failing write: the file size limit (RLIMIT_FSIZE) of a child process.
     script = textwrap.dedent(f"""
