@@ -4,20 +4,25 @@
     .venv/bin/python benchmarks/intake.py            # 20,000 single events, 1,000 x 100, 200 x 1,000
     .venv/bin/python benchmarks/intake.py --quick    # a tenth of that, in well under a minute
 
-Two server processes run side by side on 127.0.0.1, both ``uvicorn`` with the same loop and
+Three server processes run side by side on 127.0.0.1, all ``uvicorn`` with the same loop and
 HTTP parser, each writing to its own temporary landing directory with the same group commit
 (:class:`GroupCommitter` over :class:`LandingWriter`: one write and one fsync per group):
 
 * **intake**: ``analytics-pipeline serve`` - API key check, rate limit, orjson parse, the
   ingestion rules per event, the key's website scope, IP fields removed, a JSON answer per event;
+* **app floor**: the same API app (same middleware) with one more route that appends the body
+  as it came through the same running intake and answers a constant ``202``: what the web
+  framework costs before the intake does anything;
 * **floor**: a bare ASGI app (below) that appends the request body as it came and answers a
-  constant ``202`` - no key, no parsing, no validation.
+  constant ``202`` - no framework, no key, no parsing, no validation.
 
 Each is driven by ``--concurrency`` keep-alive connections (an asyncio client in this process,
 raw HTTP/1.1, one request in flight per connection) with single events (``POST /api/events``)
 and batches of 100 and 1,000 (``POST /api/events/batch``). Latency is from the request's first
 byte sent to the answer's last byte read. Every answer must be ``202`` with every event
-accepted, and the intake's files must hold exactly the events sent.
+accepted, and the intake's files must hold exactly the events sent. Server CPU (user + system
+time of the server process per event) is printed beside wall time: on a machine shared with
+other work it says what the server costs, where wall time says what share of a core it got.
 
 Then **202 -> dashboard**: a fresh intake server (files finished after ``--e2e-rotate-seconds``)
 gets one batch of events happening now; the clock starts at its ``202``, waits for the finished
@@ -48,6 +53,7 @@ if str(REPO) not in sys.path:
 import orjson  # noqa: E402
 
 KEY = "bench-intake-key-0001"
+KINDS = ("intake", "app floor", "floor")
 SITE = "bench-site"
 
 
@@ -96,6 +102,27 @@ def serve_floor(port: int, landing: str, rotate_bytes: int, rotate_seconds: floa
                 log_level="warning", access_log=False)
 
 
+APP_FLOOR_PATH = "/bench/floor"
+
+
+def serve_app_floor(port: int) -> None:
+    """The API app itself (same middleware, same started intake) plus one bare route that
+    appends the body with the intake's group commit: the web framework's share of the cost."""
+    import uvicorn
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from analytics_pipeline.api.app import create_app
+
+    async def bare(request: Request) -> Response:
+        await request.app.state.intake.committer.append(await request.body() + b"\n")
+        return Response(b'{"accepted":true}', status_code=202, media_type="application/json")
+
+    app = create_app()
+    app.router.add_route(APP_FLOOR_PATH, bare, methods=["POST"])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 # -- servers --------------------------------------------------------------------------------
 def free_port() -> int:
     with socket.socket() as sock:
@@ -130,6 +157,8 @@ def start_server(kind: str, landing: Path, workdir: Path, rotate_bytes: int, rot
     if kind == "intake":
         args = [str(Path(sys.executable).parent / "analytics-pipeline"), "serve", "--port", str(port),
                 "--log-level", "warning"]
+    elif kind == "app floor":
+        args = [sys.executable, __file__, "--serve-app-floor", str(port)]
     else:
         args = [sys.executable, __file__, "--serve-floor", str(port), str(landing), str(rotate_bytes),
                 str(rotate_seconds)]
@@ -159,13 +188,14 @@ def make_events(prefix: str, count: int, now: datetime) -> list[dict]:
             for i in range(count)]
 
 
-def requests_for(events: list[dict], batch: int) -> list[bytes]:
+def requests_for(events: list[dict], batch: int, path: str | None = None) -> list[bytes]:
     out = []
     for start in range(0, len(events), batch):
         if batch == 1:
-            path, body = "/api/events", orjson.dumps(events[start])
+            body = orjson.dumps(events[start])
         else:
-            path, body = "/api/events/batch", orjson.dumps(events[start:start + batch])
+            body = orjson.dumps(events[start:start + batch])
+        path = path or ("/api/events" if batch == 1 else "/api/events/batch")
         head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {KEY}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
         out.append(head + body)
@@ -302,7 +332,11 @@ def main() -> int:
     parser.add_argument("--e2e-rotate-seconds", type=float, default=1.0)
     parser.add_argument("--serve-floor", nargs=4, metavar=("PORT", "LANDING", "ROTATE_BYTES", "ROTATE_SECONDS"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--serve-app-floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_app_floor:
+        serve_app_floor(args.serve_app_floor)
+        return 0
     if args.serve_floor:
         port, landing, rotate_bytes, rotate_seconds = args.serve_floor
         serve_floor(int(port), landing, int(rotate_bytes), float(rotate_seconds))
@@ -316,17 +350,18 @@ def main() -> int:
         workdir = Path(tmp)
         sync_p50, sync_p99 = fsync_latency(workdir)
         servers = {kind: start_server(kind, workdir / f"{kind}-landing", workdir, args.rotate_bytes, args.rotate_seconds)
-                   for kind in ("intake", "floor")}
+                   for kind in KINDS}
         try:
             now = datetime.now(timezone.utc)
             for label, size, count in shapes:
                 events = make_events(f"{size}", count * size, now)
                 row = {"label": label, "requests": count, "events": count * size}
                 for kind, (proc, port) in servers.items():
-                    warm = requests_for(make_events(f"warm-{kind}-{size}", size * args.concurrency, now), size)
+                    path = APP_FLOOR_PATH if kind == "app floor" else None
+                    warm = requests_for(make_events(f"warm-{kind}-{size}", size * args.concurrency, now), size, path)
                     drive(port, warm, args.concurrency)
                     unique = [{**e, "event_id": f"{kind}-{e['event_id']}"} for e in events]
-                    requests = requests_for(unique, size)
+                    requests = requests_for(unique, size, path)
                     cpu = cpu_seconds(proc.pid)
                     seconds, latencies, answers = drive(port, requests, args.concurrency)
                     cpu = cpu_seconds(proc.pid) - cpu
@@ -351,15 +386,26 @@ def main() -> int:
     print(f"fdatasync of an append here: p50 {sync_p50 * 1000:.2f} ms, p99 {sync_p99 * 1000:.2f} ms; with one request "
           f"in flight per connection and one fsync per group, {args.concurrency} connections get at most "
           f"{args.concurrency / sync_p50:,.0f} requests/s (concurrency / fsync p50)\n")
-    print("| requests | count | events/s | requests/s | p50 / p99 (ms) | server CPU µs/event | "
-          "floor events/s | floor p50 / p99 (ms) | floor CPU µs/event | floor / intake (events/s) |")
+    print("Wall clock:\n")
+    print("| requests | count | intake events/s | intake requests/s | intake p50 / p99 (ms) | app floor events/s | "
+          "app floor p50 / p99 (ms) | floor events/s | floor p50 / p99 (ms) | floor / intake |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        ours, floor = r["intake"], r["floor"]
-        eps, feps = r["events"] / ours["seconds"], r["events"] / floor["seconds"]
-        print(f"| {r['label']} | {r['requests']:,} | {eps:,.0f} | {r['requests'] / ours['seconds']:,.0f} | "
-              f"{ours['p50']:.1f} / {ours['p99']:.1f} | {ours['cpu'] / r['events'] * 1e6:.1f} | {feps:,.0f} | "
-              f"{floor['p50']:.1f} / {floor['p99']:.1f} | {floor['cpu'] / r['events'] * 1e6:.1f} | {feps / eps:.2f}x |")
+        eps = {kind: r["events"] / r[kind]["seconds"] for kind in KINDS}
+        lat = {kind: f"{r[kind]['p50']:.1f} / {r[kind]['p99']:.1f}" for kind in KINDS}
+        print(f"| {r['label']} | {r['requests']:,} | {eps['intake']:,.0f} | {r['requests'] / r['intake']['seconds']:,.0f} | "
+              f"{lat['intake']} | {eps['app floor']:,.0f} | {lat['app floor']} | {eps['floor']:,.0f} | {lat['floor']} | "
+              f"{eps['floor'] / eps['intake']:.2f}x |")
+    print("\nServer CPU per event (µs):\n")
+    print("| requests | intake | app floor | floor | intake / floor | intake / app floor |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        cpu = {kind: r[kind]["cpu"] / r["events"] * 1e6 for kind in KINDS}
+        ratio = (lambda a, b: f"{a / b:.1f}x" if b else "-")
+        print(f"| {r['label']} | {cpu['intake']:.1f} | {cpu['app floor']:.1f} | {cpu['floor']:.1f} | "
+              f"{ratio(cpu['intake'], cpu['floor'])} | {ratio(cpu['intake'], cpu['app floor'])} |")
+    print("\nServer CPU is user + system time of the server process (all threads) over the run divided by "
+          "the events: 1,000,000 / µs is what one core would sustain with nothing else running.")
     print(f"\n202 -> dashboard for {args.e2e_events} events (files finished after {args.e2e_rotate_seconds:g} s; "
           "the landing sensor's 30 s interval not included):\n")
     print("| file finished | ingest | sessions | daily_stats | dashboard entry | total |")
