@@ -109,6 +109,7 @@ def delivery(tmp_path_factory: pytest.TempPathFactory) -> Delivery:
         for b in range(BATCHES):
             work.put(b)
         acked: set[int] = set()
+        wrong_answers: list[str] = []
         lock = threading.Lock()
         enough = threading.Event()
 
@@ -122,7 +123,11 @@ def delivery(tmp_path_factory: pytest.TempPathFactory) -> Delivery:
                     status, body = _send(server, b)
                 except (OSError, http.client.HTTPException):
                     return  # the server is gone: this batch was not answered
-                _check_answer(b, status, body)
+                try:
+                    _check_answer(b, status, body)
+                except AssertionError as exc:
+                    wrong_answers.append(f"batch {b}: {exc}")
+                    return
                 with lock:
                     acked.add(b)
                     if len(acked) >= KILL_AFTER_ACKS:
@@ -135,6 +140,7 @@ def delivery(tmp_path_factory: pytest.TempPathFactory) -> Delivery:
         server.kill()  # SIGKILL with requests in flight
         for t in threads:
             t.join(60)
+        assert wrong_answers == []
         delivery.acked_before_kill = set(acked)
         delivery.unanswered = set(range(BATCHES)) - acked
 
