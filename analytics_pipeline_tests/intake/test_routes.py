@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from types import SimpleNamespace
 
 import orjson
 from fastapi import APIRouter, Depends
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
 
+from analytics_pipeline.api.app import create_app
+from analytics_pipeline.api.config import ApiConfig
 from analytics_pipeline.api.security import ApiKey, require_api_key
+from analytics_pipeline.intake.config import IntakeConfig
 from analytics_pipeline.ingestion.run import pending_files
 from analytics_pipeline_tests.factories import event
 
@@ -150,3 +156,20 @@ def test_cors_lets_a_tracker_on_another_origin_send(intake_client) -> None:
     assert "x-api-key" in preflight.headers["access-control-allow-headers"].lower()
     assert sent.status_code == 202 and sent.headers["access-control-allow-origin"] == "https://shop.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_intake_counters_are_in_the_apps_metrics_registry(tmp_path: Path, landing_dir: Path) -> None:
+    app = create_app(ApiConfig(keys_file=tmp_path / "none.yaml", inline_keys="metrics-key-1=site-a"))
+    if getattr(app.state, "metrics", None) is None:  # an app without its own /metrics registry
+        app.state.metrics = SimpleNamespace(registry=CollectorRegistry())
+    app.state.intake_config = IntakeConfig(landing_dir=landing_dir)
+    headers = {"X-API-Key": "metrics-key-1"}
+    with TestClient(app) as client:
+        client.post("/api/events/batch", content=orjson.dumps([event(), event(), {"bad": 1}]), headers=headers)
+        client.post("/api/events/batch", content=b"[", headers=headers)
+        scraped = generate_latest(app.state.metrics.registry).decode()
+    assert 'analytics_intake_events_total{verdict="accepted"} 2.0' in scraped
+    assert 'analytics_intake_events_total{verdict="rejected"} 1.0' in scraped
+    assert 'analytics_intake_requests_total{status="202"} 1.0' in scraped
+    assert 'analytics_intake_requests_total{status="400"} 1.0' in scraped
+    assert "analytics_intake_commits_total 1.0" in scraped
