@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.routing import Route
 
 from analytics_pipeline.api.errors import ApiError, error_body
 from analytics_pipeline.api.security import authenticate, charge
@@ -137,11 +138,13 @@ async def _intake(request: Request, batch: bool) -> Response:
 
 async def post_event(request: Request) -> Response:
     """Validate one event and store it durably; ``202`` once it is fsynced."""
+    request.scope["route"] = _SINGLE_ROUTE  # as FastAPI routes do: request metrics label by template
     return await _intake(request, batch=False)
 
 
 async def post_events_batch(request: Request) -> Response:
     """Validate each event; store the accepted ones durably; ``202`` once they are fsynced."""
+    request.scope["route"] = _BATCH_ROUTE
     return await _intake(request, batch=True)
 
 
@@ -149,8 +152,9 @@ async def post_events_batch(request: Request) -> Response:
 # solving, telemetry) costs more than the whole intake of a single event. Registered first,
 # they take every request; the FastAPI routes below, with the same endpoints, only describe
 # them on the OpenAPI page (and would answer the same if they were ever reached).
-router.add_route("/api/events", post_event, methods=["POST"], include_in_schema=False)
-router.add_route("/api/events/batch", post_events_batch, methods=["POST"], include_in_schema=False)
+_SINGLE_ROUTE = Route("/api/events", post_event, methods=["POST"], include_in_schema=False)
+_BATCH_ROUTE = Route("/api/events/batch", post_events_batch, methods=["POST"], include_in_schema=False)
+router.routes.extend([_SINGLE_ROUTE, _BATCH_ROUTE])
 router.add_api_route("/api/events", post_event, methods=["POST"], status_code=202, summary="Send one event",
                      openapi_extra=_openapi(_EXAMPLE_EVENT, "One event as a JSON object (gzip allowed)"))
 router.add_api_route("/api/events/batch", post_events_batch, methods=["POST"], status_code=202,
