@@ -160,6 +160,8 @@ class LandingWriter:
         durable size and finished, and the next append opens a new file."""
         if not data:
             return
+        if not data.endswith(b"\n"):
+            raise ValueError("intake appends whole lines: the data must end with a newline")
         if self._fd is None:
             self._open()
         assert self._fd is not None
