@@ -93,8 +93,8 @@ def _openapi(body: Any, description: str) -> dict[str, Any]:
     }
 
 
-def _json(payload: Any, status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, media_type="application/json", headers=headers)
+def _json(payload: Any, status: int) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
 
 
 def _answer(verdicts: Verdicts) -> Response:
@@ -112,16 +112,28 @@ def _answer(verdicts: Verdicts) -> Response:
 
 
 async def _intake(request: Request, batch: bool) -> Response:
-    key = authenticate(request)  # a plain call: these routes are not FastAPI routes (see below)
     intake: Intake | None = getattr(request.app.state, "intake", None)
     if intake is None:
         raise ApiError(503, "intake_not_running", "the event intake has not started (server lifespan disabled?)")
+    try:
+        verdicts = await _store(request, intake, batch)
+    except ApiError as refused:
+        intake.metrics.record(str(refused.status), 0, 0)
+        raise
+    response = _answer(verdicts)
+    intake.metrics.record(str(response.status_code), verdicts.accepted, verdicts.rejected)
+    return response
+
+
+async def _store(request: Request, intake: Intake, batch: bool) -> Verdicts:
+    """The request's verdicts, once its accepted events are durable; ApiError when the request
+    as a whole is refused (nothing of it is stored then)."""
+    key = authenticate(request)  # a plain call: these routes are not FastAPI routes (see below)
     try:
         events, careful = read_events(await request.body(), request.headers.get("content-encoding"), batch,
                                       request.app.state.config.max_body_bytes, intake.config.max_batch_events)
     except BodyProblem as problem:
         charge(request, key, 1, "events")
-        intake.metrics.record(str(problem.status), 0, 0)
         raise ApiError(problem.status, problem.code, problem.message) from None
     charge(request, key, len(events), "events")
     verdicts = check_events(events, datetime.now(timezone.utc), key.allows, careful)
@@ -129,11 +141,8 @@ async def _intake(request: Request, batch: bool) -> Response:
         try:
             await intake.committer.append(verdicts.lines)
         except IntakeUnavailable as exc:
-            intake.metrics.record("503", 0, 0)
             raise ApiError(503, "intake_unavailable", str(exc), headers={"Retry-After": "1"}) from None
-    response = _answer(verdicts)
-    intake.metrics.record(str(response.status_code), verdicts.accepted, verdicts.rejected)
-    return response
+    return verdicts
 
 
 async def post_event(request: Request) -> Response:

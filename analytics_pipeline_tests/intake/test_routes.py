@@ -167,9 +167,11 @@ def test_intake_counters_are_in_the_apps_metrics_registry(tmp_path: Path, landin
     with TestClient(app) as client:
         client.post("/api/events/batch", content=orjson.dumps([event(), event(), {"bad": 1}]), headers=headers)
         client.post("/api/events/batch", content=b"[", headers=headers)
+        client.post("/api/events/batch", content=b"[]", headers={"X-API-Key": "wrong-key-1"})
         scraped = generate_latest(app.state.metrics.registry).decode()
     assert 'analytics_intake_events_total{verdict="accepted"} 2.0' in scraped
     assert 'analytics_intake_events_total{verdict="rejected"} 1.0' in scraped
     assert 'analytics_intake_requests_total{status="202"} 1.0' in scraped
     assert 'analytics_intake_requests_total{status="400"} 1.0' in scraped
+    assert 'analytics_intake_requests_total{status="401"} 1.0' in scraped
     assert "analytics_intake_commits_total 1.0" in scraped
