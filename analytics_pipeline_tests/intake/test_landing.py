@@ -142,7 +142,7 @@ def test_a_failed_write_is_cut_back_and_the_next_append_goes_to_a_new_file(landi
     assert _open_files(landing_dir) == []
 
 
-@settings(max_examples=40, derandomize=True, database=None, deadline=None,
+@settings(max_examples=int(os.environ.get("INTAKE_PROPERTY_EXAMPLES", "40")), derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=5), st.binary(max_size=30))
 def test_a_leftover_keeps_exactly_its_whole_lines(tmp_path_factory, lines: list[bytes], tail: bytes) -> None:
