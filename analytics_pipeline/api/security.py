@@ -6,7 +6,7 @@ Keys come from a YAML file and/or an inline variable (see :mod:`.config`)::
       - name: dashboard            # shown in logs and metrics, never the key itself
         key: "a-long-random-string"
         websites: ["*"]            # or a list of website ids this key may read and send for
-        rate_per_minute: 1200      # optional; default ANALYTICS_API_RATE_LIMIT
+        rate_per_minute: 1200      # optional; default ANALYTICS_API_RATE_LIMIT (intake: events)
         send_only: false           # optional; true: may only send events (a key in a web page)
 
 A request carries its key as ``X-API-Key: …`` or ``Authorization: Bearer …`` (or, for
@@ -136,7 +136,8 @@ class KeyStore:
 
 
 class RateLimiter:
-    """A token bucket per key: ``rate_per_minute`` requests a minute, bursts up to that many."""
+    """A token bucket per key: ``rate_per_minute`` tokens a minute, bursts up to that many (a
+    reading request costs 1 token, an intake request its number of events)."""
 
     def __init__(self) -> None:
         self._buckets: dict[bytes, tuple[float, float]] = {}
