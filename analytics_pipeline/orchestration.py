@@ -68,6 +68,20 @@ def executor() -> dg.ExecutorDefinition:
     return dg.in_process_executor
 
 
+def explain_idle_ticks(sensor: dg.SensorDefinition, reason: str) -> dg.SensorDefinition:
+    """Make a tick that returns nothing say ``reason`` in the UI instead of Dagster's "Sensor
+    function returned an empty result" (run-status sensors yield nothing when no run matched).
+    Wraps the definition's evaluation function, the only hook Dagster offers for it."""
+    evaluate = sensor._evaluation_fn
+
+    def _evaluate(context: dg.SensorEvaluationContext):
+        result = evaluate(context)
+        return result if result and result != [None] else [dg.SkipReason(reason)]
+
+    sensor._evaluation_fn = _evaluate
+    return sensor
+
+
 def non_overlapping_schedule(
     job,
     cron: str,

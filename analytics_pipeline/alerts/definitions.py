@@ -14,7 +14,7 @@ from analytics_pipeline.alerts.run import (
     alert_metrics,
     alert_rule_errors,
 )
-from analytics_pipeline.orchestration import markdown_table
+from analytics_pipeline.orchestration import explain_idle_ticks, markdown_table
 from analytics_pipeline.resources import WarehouseResource
 
 DAILY_STATS = dg.AssetKey("daily_stats")
@@ -69,6 +69,9 @@ def job_failure_alert_sensor(
     outcome = alert_job_failure(wh, alerting.notifier(), rule_set.routes, alert, owner,
                                 datetime.now(timezone.utc))
     _log_outcome(context, outcome)
+
+
+explain_idle_ticks(job_failure_alert_sensor, "no run of this code location failed since the last tick")
 
 
 def _materialized_days(records, today: date) -> tuple[list[date], int]:
