@@ -1,8 +1,7 @@
 """A run whose process dies is marked failed and the next tick launches, under a real daemon.
 
 ``dagster-daemon run`` against a temporary DAGSTER_HOME holding the repository's dagster.yaml
-(with the monitoring poll and the queue's dequeue interval cut to one second so the test stays
-short) and a workspace for the tiny location in ``orchestration_location.py``. Its sensor
+(with the monitoring poll cut from 30 s to one second so the test stays short) and a workspace for the tiny location in ``orchestration_location.py``. Its sensor
 launches ``hold_job`` whenever none is going; the test kills the run's process with SIGKILL,
 then kills a second run together with its code server. Every process started here is stopped
 at the end (the daemon runs in its own process group, which holds its code server and runs).
@@ -50,7 +49,6 @@ def daemon_home(tmp_path: Path) -> Iterator[tuple[dg.DagsterInstance, Path]]:
     work.mkdir()
     config = yaml.safe_load((REPO / "dagster.yaml").read_text())
     config["run_monitoring"]["poll_interval_seconds"] = 1
-    config["run_coordinator"]["config"]["dequeue_interval_seconds"] = 1
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_file": {
