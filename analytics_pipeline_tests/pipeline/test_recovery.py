@@ -12,7 +12,10 @@ import orjson
 import pytest
 
 from analytics_pipeline.ingestion.definitions import raw_events
+from analytics_pipeline.ingestion.run import ingest_landing
+from analytics_pipeline.sessions.build import update_sessions
 from analytics_pipeline.sessions.definitions import sessions
+from analytics_pipeline.stats.build import build_period
 from analytics_pipeline.stats.definitions import (
     LATE_MARK_TAG,
     daily_stats,
@@ -49,13 +52,18 @@ def _record_run(instance, request: dg.RunRequest, status: dg.DagsterRunStatus) -
 
 
 @pytest.fixture
-def stale_day(landing_dir: Path, resources: dict, instance: dg.DagsterInstance) -> None:
-    """daily_stats of 2024-03-04 built, then a late event for that day ingested."""
+def stale_day(landing_dir: Path, warehouse, instance: dg.DagsterInstance) -> None:
+    """daily_stats of 2024-03-04 built (and recorded as materialized), then a late event for that
+    day ingested: its stats_dirty mark is what the late-data sensor reads."""
     _drop(landing_dir, "first.jsonl", [_event(1, "2024-03-04T10:00:00Z")])
-    assert dg.materialize([raw_events, sessions], resources=resources, instance=instance).success
-    assert dg.materialize([daily_stats], partition_key=DAY, resources=resources, instance=instance).success
+    ingest_landing(warehouse, landing_dir)
+    update_sessions(warehouse, timeout_minutes=30)
+    build_period(warehouse, "day", date(2024, 3, 4))
+    instance.report_runless_asset_event(dg.AssetMaterialization("daily_stats", partition=DAY))
     _drop(landing_dir, "late.jsonl", [_event(2, "2024-03-04T23:00:00Z", visitor="v2", session="s2")])
-    assert dg.materialize([raw_events, sessions], resources=resources, instance=instance).success
+    ingest_landing(warehouse, landing_dir)
+    update_sessions(warehouse, timeout_minutes=30)
+    assert [m["grain"] for m in warehouse.query("select_stats_dirty")] == ["day", "month", "week"]
 
 
 def _daily_requests(result) -> list[dg.RunRequest]:
