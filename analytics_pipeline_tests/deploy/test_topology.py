@@ -177,7 +177,14 @@ def test_ingest_backfill_and_report_through_the_production_topology(tmp_path: Pa
         events = _landing_set(Path(topo_env["ANALYTICS_LANDING_DIR"]))
         assert _landing_set(Path(embedded_env["ANALYTICS_LANDING_DIR"])) == events
 
+        started = time.monotonic()
+        phases: dict[str, float] = {}
+
+        def phase(name: str) -> None:
+            phases[name] = round(time.monotonic() - started - sum(phases.values()), 1)
+
         with running_topology(topo_env, tmp_path / "topology") as topology:
+            phase("start the topology")
             saved = dict(os.environ)
             os.environ.update({k: v for k, v in topo_env.items() if k.startswith("DAGSTER_")})
             try:
@@ -190,14 +197,17 @@ def test_ingest_backfill_and_report_through_the_production_topology(tmp_path: Pa
 
                 ingest = topology.launch_run("ingest_job")
                 _wait_run(instance, topology, ingest)
+                phase("ingest run")
                 backfill_runs = _wait_backfill(instance, topology,
                                                topology.launch_asset_backfill("daily_stats", DAYS))
+                phase("7-day backfill")
                 from analytics_pipeline.reports.definitions import report_job_name
                 from analytics_pipeline.reports.templates import load_template
 
                 template = load_template(Path(__file__).parents[2] / "report_templates" / f"{REPORT_TEMPLATE}.yaml")
                 report = topology.launch_run(report_job_name(template), {"dagster/partition": REPORT_DAY})
                 _wait_run(instance, topology, report)
+                phase("report run")
 
                 # Every step of the three pieces of work ran in a Celery worker, not in the run.
                 for run_id in [ingest, *(r.run_id for r in backfill_runs), report]:
@@ -207,7 +217,10 @@ def test_ingest_backfill_and_report_through_the_production_topology(tmp_path: Pa
                     assert all(w.startswith(("analytics-1@", "analytics-2@")) for w in on_workers.values()), on_workers
                 assert {r.tags.get("dagster/asset_partition_range_start") for r in backfill_runs} == {DAYS[0]}
 
+        phase("stop the topology")
         _embedded(embedded_env)
+        phase("embedded run")
+        print("seconds:", phases)
 
         topology_counts = _warehouse_counts(dbs["topology_wh"])
         assert topology_counts["events"] == topology_counts["event_keys"] == events

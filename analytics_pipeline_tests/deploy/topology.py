@@ -111,10 +111,10 @@ class Topology:
         return process
 
     def stop(self) -> None:
-        """SIGTERM every process group, then SIGKILL what is left after 15 s."""
+        """SIGTERM every process group, then SIGKILL what is left after 5 s."""
         for p in self.processes:
             _signal_group(p.popen, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 5
         for p in self.processes:
             try:
                 p.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
