@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test dev bench clean
+.PHONY: demo test dev serve bench clean
 .PHONY: test-topology
 
 $(STAMP): pyproject.toml
@@ -34,6 +34,10 @@ test-topology: $(STAMP)
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
+## make serve: the HTTP API and dashboard on http://127.0.0.1:8000, on the same data as make demo
+serve: $(STAMP)
+	$(BIN)/analytics-pipeline serve
+
 ## make bench: run every benchmark at full size (prints tables; about 30 minutes; see README)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
@@ -41,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/retention.py
 	$(BIN)/python benchmarks/cache.py
 	$(BIN)/python benchmarks/reports.py
+	$(BIN)/python benchmarks/scale.py --sizes 1000000 5000000
 
 clean:
 	rm -rf $(VENV) data .dagster_home
