@@ -171,6 +171,7 @@ def measure(size: int, websites: int, seed: int, workdir: Path) -> Measurement:
 
         result = update_sessions(warehouse, timeout_minutes=30, now=NIGHT)
         m.steps["sessions update"] = result.seconds
+        print(f"  sessions update: {result.sessions_rebuilt:,} sessions in {result.seconds:.1f}s", flush=True)
         m.sessions = result.sessions_rebuilt
         with psycopg.connect(pg_dsn(url), autocommit=True) as db:
             db.execute("VACUUM (ANALYZE) sessions")  # autovacuum's job after a bulk upsert
@@ -178,10 +179,12 @@ def measure(size: int, websites: int, seed: int, workdir: Path) -> Measurement:
         started = time.perf_counter()
         m.stats_rows = build_period(warehouse, "day", DAY, now=NIGHT)
         m.steps["daily_stats (one day)"] = time.perf_counter() - started
+        print(f"  daily_stats: {m.steps['daily_stats (one day)']:.1f}s", flush=True)
 
         started = time.perf_counter()
         warmed = warm_all(warehouse, EmbeddedCache(warehouse), now=NIGHT)
         m.steps["cache refresh"] = time.perf_counter() - started
+        print(f"  cache refresh: {m.steps['cache refresh']:.1f}s", flush=True)
         m.cache_entries = warmed["entries"]
 
         template = load_template(REPO / "report_templates" / "daily-activity-summary.yaml")
