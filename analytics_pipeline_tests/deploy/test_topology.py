@@ -21,9 +21,12 @@ import psycopg
 import pytest
 
 from analytics_pipeline.demo.generate import EventGenerator
+from analytics_pipeline.reports.definitions import report_job_name
+from analytics_pipeline.reports.templates import load_template
 from analytics_pipeline_tests.conftest import PG_ADMIN_DSN, PG_HOST, service_missing
 from analytics_pipeline_tests.deploy.topology import (
-    Topology, TopologyError, postgres_databases, rabbitmq_unreachable, rabbitmq_vhost, running_topology,
+    DEPLOY, REPO, Topology, TopologyError, postgres_databases, rabbitmq_unreachable, rabbitmq_vhost,
+    running_topology,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.topology, pytest.mark.postgres]
@@ -143,12 +146,9 @@ def _embedded(env: dict[str, str]) -> None:
     os.environ.update({k: v for k, v in env.items() if k.startswith("ANALYTICS_")})
     try:
         from analytics_pipeline.definitions import build_defs
-        from analytics_pipeline.reports.definitions import report_job_name
-        from analytics_pipeline.reports.templates import load_template
-        from analytics_pipeline.settings import templates_dir
 
         defs = build_defs()
-        template = load_template(templates_dir() / f"{REPORT_TEMPLATE}.yaml")
+        template = load_template(REPO / "report_templates" / f"{REPORT_TEMPLATE}.yaml")
         with dg.instance_for_test() as instance:
             assert defs.resolve_job_def("ingest_job").execute_in_process(instance=instance).success
             stats = defs.resolve_job_def("daily_stats_job")
@@ -173,7 +173,7 @@ def test_ingest_backfill_and_report_through_the_production_topology(tmp_path: Pa
     with postgres_databases(PG_ADMIN_DSN, "instance", "topology_wh", "embedded_wh") as dbs, rabbitmq_vhost() as vhost:
         topo_env = _env(tmp_path, dbs, vhost, "topology")
         embedded_env = _env(tmp_path, dbs, vhost, "embedded")
-        (Path(topo_env["DAGSTER_HOME"]) / "dagster.yaml").write_text((Path(__file__).parents[2] / "deploy" / "dagster.yaml").read_text())
+        (Path(topo_env["DAGSTER_HOME"]) / "dagster.yaml").write_text((DEPLOY / "dagster.yaml").read_text())
         events = _landing_set(Path(topo_env["ANALYTICS_LANDING_DIR"]))
         assert _landing_set(Path(embedded_env["ANALYTICS_LANDING_DIR"])) == events
 
@@ -201,10 +201,7 @@ def test_ingest_backfill_and_report_through_the_production_topology(tmp_path: Pa
                 backfill_runs = _wait_backfill(instance, topology,
                                                topology.launch_asset_backfill("daily_stats", DAYS))
                 phase("7-day backfill")
-                from analytics_pipeline.reports.definitions import report_job_name
-                from analytics_pipeline.reports.templates import load_template
-
-                template = load_template(Path(__file__).parents[2] / "report_templates" / f"{REPORT_TEMPLATE}.yaml")
+                template = load_template(REPO / "report_templates" / f"{REPORT_TEMPLATE}.yaml")
                 report = topology.launch_run(report_job_name(template), {"dagster/partition": REPORT_DAY})
                 _wait_run(instance, topology, report)
                 phase("report run")
@@ -226,7 +223,7 @@ def test_ingest_backfill_and_report_through_the_production_topology(tmp_path: Pa
         assert topology_counts["events"] == topology_counts["event_keys"] == events
         assert topology_counts == _warehouse_counts(dbs["embedded_wh"])
         stats = _daily_stats(dbs["topology_wh"])
-        assert sorted({row[1] for row in stats}) == DAYS
+        assert len(stats) == 21 and sorted({row[1] for row in stats}) == DAYS  # 3 websites x 7 days
         # Every event of the seven days counted once (a session past midnight of the last day
         # puts a few events on the eighth).
         assert sum(row[2] + row[3] for row in stats) == topology_counts["events in the seven days"] > events - 20
