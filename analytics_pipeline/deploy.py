@@ -2,9 +2,9 @@
 
 ``ANALYTICS_EXECUTOR`` (read when the definitions load):
 
-* ``default`` (or unset): Dagster's own default, multiprocess; jobs that name an executor of
-  their own keep it.
-* ``in_process``: every step in the run's own process; the cheapest for small steps.
+* ``default`` (or unset): the code location's own choice, ``orchestration.executor()``
+  (in-process: the jobs' steps are small).
+* ``in_process``: every step in the run's own process.
 * ``multiprocess``: one process per step on the run's machine.
 * ``celery``: every step is a task on the Celery broker (``ANALYTICS_CELERY_BROKER_URL``),
   executed by whichever ``dagster-celery`` worker takes it, on any machine that has the code
@@ -20,7 +20,7 @@ import os
 
 import dagster as dg
 
-from analytics_pipeline import settings
+from analytics_pipeline import orchestration, settings
 
 EXECUTORS = ("default", "in_process", "multiprocess", "celery")
 
@@ -29,8 +29,8 @@ class ExecutorChoiceError(ValueError):
     """``ANALYTICS_EXECUTOR`` names no executor this code location knows."""
 
 
-def executor_from_env() -> dg.ExecutorDefinition | None:
-    """The executor ``ANALYTICS_EXECUTOR`` asks for; ``None`` leaves Dagster's default."""
+def executor_from_env() -> dg.ExecutorDefinition:
+    """The executor ``ANALYTICS_EXECUTOR`` asks for (``default``: ``orchestration.executor()``)."""
     choice = settings.executor()
     if choice not in EXECUTORS:
         raise ExecutorChoiceError(
@@ -41,7 +41,7 @@ def executor_from_env() -> dg.ExecutorDefinition | None:
         return dg.multiprocess_executor
     if choice == "celery":
         return celery_executor()
-    return None
+    return orchestration.executor()
 
 
 def celery_executor() -> dg.ExecutorDefinition:

@@ -105,7 +105,7 @@ def metrics_dir() -> Path:
 
 
 def executor() -> str:
-    """``ANALYTICS_EXECUTOR``: how a run's steps execute: ``default`` (Dagster's choice),
+    """``ANALYTICS_EXECUTOR``: how a run's steps execute: ``default`` (in-process),
     ``in_process``, ``multiprocess`` or ``celery`` (each step a task on the Celery workers)."""
     return _env("ANALYTICS_EXECUTOR", "default").strip().lower()
 

@@ -80,7 +80,7 @@ def test_every_executor_choice_builds_the_code_location(choice: str, monkeypatch
     from analytics_pipeline.definitions import build_defs
 
     job = build_defs().resolve_job_def("ingest_job")
-    expected = {"default": "multi_or_in_process_executor", "in_process": "in_process",
+    expected = {"default": "in_process", "in_process": "in_process",
                 "multiprocess": "multiprocess", "celery": "celery_executor"}[choice]
     assert job.executor_def.name == expected
 
