@@ -201,3 +201,64 @@ def zone_groups(directory: WebsiteDirectory) -> list[ZoneGroup]:
     groups += [ZoneGroup(zone, tuple(sorted(ids)), ()) for zone, ids in sorted(by_zone.items())
                if zone != directory.default_timezone]
     return groups
+
+
+def group_bounds(group: ZoneGroup, start: date, end: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC of the local days ``start`` (inclusive) to ``end`` (exclusive)
+    in the group's zone: the window its SQL runs over."""
+    return local_midnight(group.timezone, start), local_midnight(group.timezone, end)
+
+
+def zones_in_use(directory: WebsiteDirectory) -> list[str]:
+    """The zones of :func:`zone_groups`, in the same order."""
+    return [g.timezone for g in zone_groups(directory)]
+
+
+def span_bounds(directory: WebsiteDirectory, start: date, end: date) -> tuple[datetime, datetime]:
+    """The UTC span that holds every website's local days ``start`` .. ``end`` (exclusive): from
+    the earliest zone's local midnight of ``start`` to the latest zone's of ``end``."""
+    zones = zones_in_use(directory)
+    return (min(local_midnight(z, start) for z in zones), max(local_midnight(z, end) for z in zones))
+
+
+def unfinished_zones(directory: WebsiteDirectory, start: date, end: date, now: datetime) -> dict[str, datetime]:
+    """Zones in use whose local period ``start`` .. ``end`` (exclusive) has not ended at ``now``,
+    with the UTC instant it ends. Empty when every website's period is complete."""
+    ends = {zone: local_midnight(zone, end) for zone in zones_in_use(directory)}
+    return {zone: at for zone, at in ends.items() if at > now}
+
+
+BUCKET = timedelta(minutes=15)
+"""Events are counted per website and 15-minute UTC bucket where their local day is needed:
+every time zone's offset and every daylight-saving change since 1972 is a whole multiple of
+15 minutes, so a bucket never straddles a website's local midnight."""
+
+
+def bucket_start(value: object) -> datetime:
+    """A 15-minute bucket as either warehouse returns it (SQLite text ``'2024-03-01 10:45'``,
+    PostgreSQL a timestamptz) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a bucket: {value!r}")
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def bucket_day(directory: WebsiteDirectory, website_id: str, bucket_start: datetime) -> date:
+    """The website's local day of every instant in the 15-minute bucket starting ``bucket_start``."""
+    return directory.local_day(website_id, bucket_start)
+
+
+def describe(directory: WebsiteDirectory) -> list[dict[str, str]]:
+    """The websites file as rows for the UI: id, name, zone, and the UTC span of its day today
+    (or the default zone's row when the file lists none)."""
+    today = datetime.now(timezone.utc).date()
+    rows = []
+    for site in sorted(directory.websites.values(), key=lambda s: s.id):
+        start, end = local_day_bounds(site.timezone, today)
+        rows.append({"website": site.id, "name": site.name, "timezone": site.timezone,
+                     f"day {today} in UTC": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"})
+    start, end = local_day_bounds(directory.default_timezone, today)
+    rows.append({"website": "(every other website)", "name": "", "timezone": directory.default_timezone,
+                 f"day {today} in UTC": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"})
+    return rows

@@ -1,0 +1,57 @@
+"""Statistics SQL that runs once per time zone, and events counted in websites' local days.
+
+With a websites file, each website's day D is its own local day D (``analytics_pipeline.websites``).
+Statistics SQL then runs once per :class:`~analytics_pipeline.websites.ZoneGroup`: the group's
+``[start, end)`` UTC window of the period, and its website filter as bound parameters
+(``:every_website``, ``:include``, ``:exclude``, the last two expanding lists). With no websites
+file there is one group at UTC and callers keep the plain UTC SQL, unchanged.
+
+Where a query must say on which local day each event fell (late-data marks, the reconciliation
+check, retention), it counts events per website and 15-minute UTC bucket, and Python maps each
+bucket to the website's local day (:data:`~analytics_pipeline.websites.BUCKET`). Cache, reports,
+retention and the serving API reuse these helpers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+
+from analytics_pipeline.websites import WebsiteDirectory, ZoneGroup, bucket_day, bucket_start, group_bounds
+from analytics_pipeline.warehouse import Warehouse
+
+
+def zone_sql(warehouse: Warehouse, name: str, **identifiers: str) -> sa.TextClause:
+    """The SQL file ``name`` with ``:include`` / ``:exclude`` bound as expanding lists of text."""
+    return warehouse.sql(name, **identifiers).bindparams(
+        sa.bindparam("include", expanding=True, type_=sa.String),
+        sa.bindparam("exclude", expanding=True, type_=sa.String),
+    )
+
+
+def group_filter(group: ZoneGroup) -> dict[str, Any]:
+    """The website filter of one zone group as bound parameters."""
+    return {"every_website": group.include is None, "include": list(group.include or ()),
+            "exclude": list(group.exclude)}
+
+
+def group_params(warehouse: Warehouse, group: ZoneGroup, start: date, end: date) -> dict[str, Any]:
+    """Window and website filter of the group's local days ``start`` .. ``end`` (exclusive)."""
+    lo, hi = group_bounds(group, start, end)
+    return {"start": warehouse.ts(lo), "end": warehouse.ts(hi), **group_filter(group)}
+
+
+def local_day_counts(directory: WebsiteDirectory, rows: Iterable[Mapping[str, Any]],
+                     columns: tuple[str, ...] = ("events",)) -> dict[tuple[str, date], Counter]:
+    """Rows of (website_id, bucket, <columns>) summed per (website, local day)."""
+    out: dict[tuple[str, date], Counter] = {}
+    for row in rows:
+        key = (row["website_id"], bucket_day(directory, row["website_id"], bucket_start(row["bucket"])))
+        counter = out.setdefault(key, Counter())
+        for col in columns:
+            counter[col] += int(row[col] or 0)
+    return out
