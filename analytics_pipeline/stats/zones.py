@@ -34,9 +34,11 @@ def zone_sql(warehouse: Warehouse, name: str, **identifiers: str) -> sa.TextClau
 
 
 def group_filter(group: ZoneGroup) -> dict[str, Any]:
-    """The website filter of one zone group as bound parameters."""
-    return {"every_website": group.include is None, "include": list(group.include or ()),
-            "exclude": list(group.exclude)}
+    """The website filter of one zone group as bound parameters. An empty list is bound as
+    ``[""]`` (no website id is empty): SQLAlchemy's rendering of an empty expanding IN is
+    dialect-specific and miscounts positional parameters on SQLite when names repeat."""
+    return {"every_website": group.include is None, "include": list(group.include or ("",)),
+            "exclude": list(group.exclude or ("",))}
 
 
 def group_params(warehouse: Warehouse, group: ZoneGroup, start: date, end: date) -> dict[str, Any]:

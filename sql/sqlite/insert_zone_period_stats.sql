@@ -1,5 +1,5 @@
 -- SPEC §3 statistics of one period for the websites of one time zone: [start, end) is the
--- zone's local period in UTC; :every_website / :include / :exclude pick its websites (every
+-- zone's local period in UTC; every_website / include / exclude pick its websites (every
 -- website not listed under another zone, or exactly the listed ones). Run once per zone.
 -- Otherwise the same statement as insert_period_stats.sql.
 INSERT INTO {table} (
