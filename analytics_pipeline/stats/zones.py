@@ -33,6 +33,12 @@ def zone_sql(warehouse: Warehouse, name: str, **identifiers: str) -> sa.TextClau
     )
 
 
+def zone_query(warehouse: Warehouse, name: str, params: Mapping[str, Any], **identifiers: str) -> list[dict[str, Any]]:
+    """Rows of a zone-filtered SQL file (see :func:`zone_sql`) as dicts."""
+    with warehouse.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(zone_sql(warehouse, name, **identifiers), dict(params))]
+
+
 def group_filter(group: ZoneGroup) -> dict[str, Any]:
     """The website filter of one zone group as bound parameters. An empty list is bound as
     ``[""]`` (no website id is empty): SQLAlchemy's rendering of an empty expanding IN is
