@@ -262,3 +262,14 @@ def describe(directory: WebsiteDirectory) -> list[dict[str, str]]:
     rows.append({"website": "(every other website)", "name": "", "timezone": directory.default_timezone,
                  f"day {today} in UTC": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"})
     return rows
+
+
+def local_today(directory: WebsiteDirectory, website_id: str, now: datetime) -> date:
+    """The website's local date at ``now``: its last full day is the day before."""
+    return directory.local_day(website_id, now)
+
+
+def today_everywhere(directory: WebsiteDirectory, now: datetime) -> date:
+    """The earliest local date at ``now`` among the zones in use: every day before it has ended
+    for every website (the end, exclusive, of windows over all websites together)."""
+    return min(now.astimezone(ZoneInfo(z)).date() for z in zones_in_use(directory))

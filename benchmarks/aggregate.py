@@ -103,7 +103,9 @@ def analyse(backend: Backend, tables: list[str]) -> None:
 
 # -- loading ---------------------------------------------------------------------------------
 def day_rows(generator, day: date, events: int) -> list[tuple]:
-    """One day of generated sessions as events rows (first 10 columns), SQLite timestamp text."""
+    """One day of generated sessions as events rows (first 10 columns), SQLite timestamp text,
+    in time order: live ingestion writes events as their files arrive, i.e. roughly in the order
+    they happened (the generator makes sessions in random order within the day)."""
     import orjson
 
     from analytics_pipeline.ingestion.validate import normalise_referrer
@@ -116,6 +118,7 @@ def day_rows(generator, day: date, events: int) -> list[tuple]:
             rows.append((e["event_id"], e["website_id"], e["session_id"], e["visitor_id"], e["event_type"],
                          e.get("event_name"), e.get("url_path"), normalise_referrer(e.get("referrer")),
                          f"{at[:10]} {at[11:23]}000", orjson.dumps(props).decode() if props else None))
+    rows.sort(key=lambda r: r[8])
     return rows
 
 

@@ -63,3 +63,18 @@ def local_day_counts(directory: WebsiteDirectory, rows: Iterable[Mapping[str, An
         for col in columns:
             counter[col] += int(row[col] or 0)
     return out
+
+
+def per_zone_rows(warehouse: Warehouse, name: str, directory: WebsiteDirectory, windows: Mapping[str, tuple[date, date]],
+                  params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Rows of a zone-filtered SQL file run once per zone group, each over the group's local days
+    ``windows[zone] = (first, end)`` bound as ``:from`` / ``:to`` (UTC instants)."""
+    from analytics_pipeline.websites import zone_groups
+
+    rows: list[dict[str, Any]] = []
+    for group in zone_groups(directory):
+        first, end = windows[group.timezone]
+        lo, hi = group_bounds(group, first, end)
+        rows += zone_query(warehouse, name, {**(params or {}), "from": warehouse.ts(lo), "to": warehouse.ts(hi),
+                                             **group_filter(group)})
+    return rows

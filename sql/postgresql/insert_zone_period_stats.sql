@@ -7,9 +7,10 @@ INSERT INTO {table} (
     top_pages, top_referrers, events_by_type, sessions_started, bounce_rate,
     avg_session_duration_seconds, computed_at
 )
--- NOT MATERIALIZED: each consumer scans the day partition itself; measured 10% faster than
--- spooling the CTE (benchmarks/aggregate.py --variants).
-WITH ev AS NOT MATERIALIZED (
+-- MATERIALIZED: a zone's window spans two UTC day partitions and holds only its websites'
+-- rows, so one scan that spools them beats each consumer rescanning both partitions
+-- (benchmarks/aggregate.py --zones).
+WITH ev AS MATERIALIZED (
     SELECT website_id, visitor_id, session_id, event_type, event_name, url_path, referrer
     FROM events
     WHERE occurred_at >= :start AND occurred_at < :end
