@@ -91,3 +91,29 @@ def test_the_reconciliation_check_finds_a_day_counted_in_utc(warehouse: Warehous
     bad = daily_mismatches(warehouse, date(2024, 10, 31), date(2024, 11, 4), websites=directory)
 
     assert {(r["day"], r["events_pageviews"], r["stats_pageviews"]) for r in bad} >= {("2024-10-31", 1, None)}
+
+
+def test_the_weekly_report_is_new_yorks_own_week(warehouse: Warehouse, landing_dir: Path, tmp_path: Path) -> None:
+    """The weekly report of 2024-10-28 reads New York's local week (Oct 28 - Nov 3, holding the
+    25-hour day and the month end): the numbers of autumn_2024.expected.json, against the
+    previous local week (no data)."""
+    from analytics_pipeline.reports.data import gather_report_data
+    from analytics_pipeline.reports.templates import load_templates
+    from analytics_pipeline.settings import REPO_ROOT
+
+    c, directory = load("autumn_2024", warehouse, landing_dir, tmp_path)
+    for grain, start in c.periods():
+        build_period(warehouse, grain, start, now=AFTER_EVERYTHING, websites=directory)
+    template = load_templates(REPO_ROOT / "report_templates").by_id()["weekly-user-growth"]
+
+    report = gather_report_data(warehouse, template, "2024-10-28", now=AFTER_EVERYTHING)
+
+    kpis = {k.metric: (k.value, k.previous) for k in report.kpis}
+    assert kpis["unique_visitors"] == (3, None)
+    assert kpis["sessions_started"] == (4, None)
+    assert kpis["total_pageviews"] == (5, None)
+    assert kpis["bounce_rate"][0] == pytest.approx(0.75)
+    assert kpis["avg_session_duration_seconds"][0] == pytest.approx(300.25)
+    trend = {(r["website_id"], r["date"]): r for r in report.section("trend").rows}
+    assert {d for _, d in trend} == {"2024-10-31", "2024-11-01", "2024-11-02", "2024-11-03"}
+    assert trend[("ny", "2024-11-03")]["total_pageviews"] == 2  # the 25-hour day
