@@ -7,10 +7,9 @@ INSERT INTO {table} (
     top_pages, top_referrers, events_by_type, sessions_started, bounce_rate,
     avg_session_duration_seconds, computed_at
 )
--- MATERIALIZED: a zone's window spans two UTC day partitions and holds only its websites'
--- rows, so one scan that spools them beats each consumer rescanning both partitions
--- (benchmarks/aggregate.py --zones).
-WITH ev AS MATERIALIZED (
+-- NOT MATERIALIZED as in insert_period_stats.sql: spooling the zone's rows measured no faster
+-- (benchmarks/aggregate.py --zones), and it hides the row count from the planner.
+WITH ev AS NOT MATERIALIZED (
     SELECT website_id, visitor_id, session_id, event_type, event_name, url_path, referrer
     FROM events
     WHERE occurred_at >= :start AND occurred_at < :end
