@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 
 from analytics_pipeline.partitions import period_end
-from analytics_pipeline.stats.zones import group_params, zone_sql
+from analytics_pipeline.stats.zones import group_params, window_arrays, zone_sql
 from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline.websites import WebsiteDirectory, current_websites, unfinished_zones, zone_groups
 
@@ -60,8 +60,8 @@ def build_period(warehouse: Warehouse, grain: str, start: date, *, now: datetime
     returns the number of website rows written (0 and nothing touched for a frozen period).
 
     Each website's period is its own local period (the websites file). With every website at
-    UTC this is one statement over the UTC period, as it always was; otherwise one statement
-    per time zone, each over that zone's window. When some website's local period has not
+    UTC this is one statement over the UTC period, as it always was; otherwise each website's
+    own window (SQLite: one statement per time zone; PostgreSQL: one statement for all). When some website's local period has not
     ended at ``now``, its rows hold what happened so far and the period keeps a ``stats_dirty``
     mark with the reason and the instant it ends, so the late-data sensor completes it then."""
     table, key_column = GRAIN_TABLES[grain]
@@ -81,7 +81,16 @@ def build_period(warehouse: Warehouse, grain: str, start: date, *, now: datetime
                 warehouse.sql("insert_period_stats", table=table, key_column=key_column),
                 {**params, "computed_at": warehouse.ts(now)},
             ).rowcount
+        elif warehouse.is_postgres:
+            # One statement for every zone: the zones share each UTC day partition, and reading
+            # it once per zone cost far more than the per-row window lookup.
+            written = conn.execute(
+                warehouse.sql("insert_local_period_stats", table=table, key_column=key_column),
+                {**window_arrays(warehouse, websites, start, end), "period": params["period"],
+                 "computed_at": warehouse.ts(now)},
+            ).rowcount
         else:
+            # SQLite reads each zone's window through the occurred_at index: one statement per zone.
             statement = zone_sql(warehouse, "insert_zone_period_stats", table=table, key_column=key_column)
             written = sum(
                 conn.execute(statement, {**group_params(warehouse, group, start, end), "period": params["period"],

@@ -53,6 +53,27 @@ def group_params(warehouse: Warehouse, group: ZoneGroup, start: date, end: date)
     return {"start": warehouse.ts(lo), "end": warehouse.ts(hi), **group_filter(group)}
 
 
+def window_arrays(warehouse: Warehouse, directory: WebsiteDirectory, start: date, end: date) -> dict[str, Any]:
+    """Every website's window of its local days ``start`` .. ``end`` (exclusive) as the arrays
+    of one statement for all zones (PostgreSQL's ``insert_local_period_stats``): the listed
+    websites' ids, starts and ends; the default zone's window; the span that holds every
+    window; and the core that every window holds (empty when zones are more than a day apart)."""
+    from analytics_pipeline.websites import local_midnight
+
+    ids = sorted(directory.websites)
+    starts = [local_midnight(directory.timezone_name(i), start) for i in ids]
+    ends = [local_midnight(directory.timezone_name(i), end) for i in ids]
+    default_start = local_midnight(directory.default_timezone, start)
+    default_end = local_midnight(directory.default_timezone, end)
+    ts = warehouse.ts
+    return {
+        "ids": ids, "starts": [ts(s) for s in starts], "ends": [ts(e) for e in ends],
+        "default_start": ts(default_start), "default_end": ts(default_end),
+        "span_start": ts(min([default_start, *starts])), "span_end": ts(max([default_end, *ends])),
+        "core_start": ts(max([default_start, *starts])), "core_end": ts(min([default_end, *ends])),
+    }
+
+
 def local_day_counts(directory: WebsiteDirectory, rows: Iterable[Mapping[str, Any]],
                      columns: tuple[str, ...] = ("events",)) -> dict[tuple[str, date], Counter]:
     """Rows of (website_id, bucket, <columns>) summed per (website, local day)."""

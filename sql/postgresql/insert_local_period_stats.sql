@@ -1,19 +1,24 @@
--- SPEC §3 statistics of one period for the websites of one time zone: [start, end) is the
--- zone's local period in UTC; every_website / include / exclude pick its websites (every
--- website not listed under another zone, or exactly the listed ones). Run once per zone.
--- Otherwise the same statement as insert_period_stats.sql.
+-- SPEC §3 statistics of one period for every website in its own time zone, in one statement
+-- (PostgreSQL): each website's period is its local period, given in UTC. Listed websites'
+-- windows come as arrays, every other website uses the default zone's window. One statement
+-- reads each UTC day partition's rows once per consumer, where one statement per zone would
+-- read the shared partitions once per zone. Otherwise the same as insert_period_stats.sql.
 INSERT INTO {table} (
     website_id, {key_column}, total_pageviews, total_custom_events, unique_visitors, unique_sessions,
     top_pages, top_referrers, events_by_type, sessions_started, bounce_rate,
     avg_session_duration_seconds, computed_at
 )
--- NOT MATERIALIZED as in insert_period_stats.sql: spooling the zone's rows measured no faster
--- (benchmarks/aggregate.py --zones), and it hides the row count from the planner.
+-- NOT MATERIALIZED: each consumer scans the partitions itself (as in insert_period_stats.sql).
+-- An event counts when it falls in its website's own window: the listed website's
+-- (starts and ends at its position in ids), else the default zone's. Rows inside the core (inside
+-- every zone's window) skip the per-website lookup; the span bounds the partitions read.
 WITH ev AS NOT MATERIALIZED (
     SELECT website_id, visitor_id, session_id, event_type, event_name, url_path, referrer
     FROM events
-    WHERE occurred_at >= :start AND occurred_at < :end
-      AND (:every_website OR website_id IN :include) AND website_id NOT IN :exclude
+    WHERE occurred_at >= :span_start AND occurred_at < :span_end
+      AND (occurred_at >= :core_start AND occurred_at < :core_end
+           OR occurred_at >= coalesce((CAST(:starts AS timestamptz[]))[array_position(CAST(:ids AS text[]), website_id)], :default_start)
+              AND occurred_at < coalesce((CAST(:ends AS timestamptz[]))[array_position(CAST(:ids AS text[]), website_id)], :default_end))
 ),
 base AS (
     SELECT website_id,
@@ -56,8 +61,9 @@ sess AS (
            avg(CASE WHEN is_bounce THEN 1.0 ELSE 0.0 END) AS bounce_rate,
            avg(extract(epoch FROM last_activity_at - started_at)) AS avg_duration
     FROM sessions
-    WHERE started_at >= :start AND started_at < :end
-      AND (:every_website OR website_id IN :include) AND website_id NOT IN :exclude
+    WHERE started_at >= :span_start AND started_at < :span_end
+      AND started_at >= coalesce((CAST(:starts AS timestamptz[]))[array_position(CAST(:ids AS text[]), website_id)], :default_start)
+      AND started_at < coalesce((CAST(:ends AS timestamptz[]))[array_position(CAST(:ids AS text[]), website_id)], :default_end)
     GROUP BY website_id
 )
 SELECT b.website_id, CAST(:period AS date), b.pageviews, b.custom_events, b.visitors, b.sessions,
