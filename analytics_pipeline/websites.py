@@ -273,3 +273,33 @@ def today_everywhere(directory: WebsiteDirectory, now: datetime) -> date:
     """The earliest local date at ``now`` among the zones in use: every day before it has ended
     for every website (the end, exclusive, of windows over all websites together)."""
     return min(now.astimezone(ZoneInfo(z)).date() for z in zones_in_use(directory))
+
+
+@dataclass(frozen=True)
+class FrozenLocalDays:
+    """Days whose raw events retention has deleted (``retention_dropped_days``) when some
+    website is not at UTC: those are local dates, so an event is judged by its website's local
+    day. Plain data, so ingestion's worker processes receive it as they receive the dates.
+    Only events whose UTC date is within a day of a frozen date need the conversion."""
+
+    days: frozenset[str]
+    zones: tuple[tuple[str, str], ...]  # (website_id, zone) of listed websites
+    default_timezone: str
+
+    @classmethod
+    def of(cls, directory: WebsiteDirectory, days: frozenset[str]) -> FrozenLocalDays:
+        return cls(days, tuple((w.id, w.timezone) for w in directory.websites.values()), directory.default_timezone)
+
+    def __bool__(self) -> bool:
+        return bool(self.days)
+
+    def local_day(self, website_id: str, utc_day: str, timestamp: str) -> str | None:
+        """The event's local date when it is a frozen day, else None."""
+        near = date.fromisoformat(utc_day)
+        if not any(str(near + timedelta(days=k)) in self.days for k in (-1, 0, 1)):
+            return None
+        moment = datetime.fromisoformat(timestamp.replace(" ", "T").removesuffix("+00"))
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+        zone = dict(self.zones).get(website_id, self.default_timezone)
+        local = moment.astimezone(ZoneInfo(zone)).date().isoformat()
+        return local if local in self.days else None

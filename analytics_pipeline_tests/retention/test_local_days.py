@@ -96,3 +96,33 @@ def test_the_guard_reasons_in_local_days(warehouse: Warehouse, landing_dir: Path
     assert list(kept) == [date(2024, 4, 4)]
     assert "no daily_stats row for website m12 (1 raw events)" in kept[date(2024, 4, 4)]
     assert _remaining(warehouse) == {"kir-old", "kir-new", "m12-old", "m12-new", "plain-old", "plain-new"}
+
+
+def test_ingestion_judges_a_late_event_by_its_websites_local_day(warehouse: Warehouse, landing_dir: Path, websites,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    _load(warehouse, landing_dir, websites)
+    for day in DAYS:
+        build_period(warehouse, "day", day, now=datetime.now(timezone.utc), websites=websites)
+    build_period(warehouse, "week", date(2024, 4, 1), now=datetime.now(timezone.utc), websites=websites)
+    build_period(warehouse, "month", date(2024, 4, 1), now=datetime.now(timezone.utc), websites=websites)
+    run_retention(warehouse, materialized=_materialized(DAYS), retention_days=5, today=TODAY,
+                  pause_seconds=0, log=lambda _m: None, websites=websites)
+    monkeypatch.setenv("ANALYTICS_WEBSITES_FILE", websites.source)
+
+    from analytics_pipeline.ingestion.run import ingest_landing
+
+    drop(landing_dir, "late.jsonl", [
+        # UTC 04-05 (kept there) but Baker Island's 04-04, which retention dropped: rejected
+        {"event_id": "late-m12", "website_id": "m12", "session_id": "l1", "visitor_id": "l", "event_type": "pageview",
+         "occurred_at": "2024-04-05T11:00:00Z", "url_path": "/"},
+        # UTC 04-04 (a dropped date) but Kiritimati's 04-05, which is kept: loaded
+        {"event_id": "late-kir", "website_id": "kir", "session_id": "l2", "visitor_id": "l", "event_type": "pageview",
+         "occurred_at": "2024-04-04T11:00:00Z", "url_path": "/"},
+    ])
+    result = ingest_landing(warehouse, landing_dir, now=lambda: LOADED, workers=0)
+
+    assert (result.loaded, result.rejected) == (1, 1)
+    assert "late-kir" in _remaining(warehouse)
+    with warehouse.connect() as conn:
+        reason = conn.exec_driver_sql("SELECT reason FROM rejected_events").scalar_one()
+    assert reason.startswith("occurred_at falls on 2024-04-04, a day whose raw events retention has deleted")
