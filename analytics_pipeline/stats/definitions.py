@@ -121,6 +121,13 @@ def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: s
     return days, rows, time.perf_counter() - started
 
 
+def _stats_sql_name(wh: Warehouse) -> str:
+    """The statistics SQL file the build runs (see stats.build.build_period)."""
+    if current_websites().all_utc:
+        return "insert_period_stats"
+    return "insert_local_period_stats" if wh.is_postgres else "insert_zone_period_stats"
+
+
 def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
     name = GRAIN_ASSET[grain]
     table, key_column = GRAIN_TABLES[grain]
@@ -169,7 +176,7 @@ def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
                 "time_zones": _zones_text(current_websites()),
                 "preview": dg.MetadataValue.md(f"**{periods[-1]}**\n\n" + _preview(last)),
                 "sql": dg.MetadataValue.md(
-                    "```sql\n" + wh.sql_text("insert_period_stats", table=table, key_column=key_column) + "\n```"
+                    "```sql\n" + wh.sql_text(_stats_sql_name(wh), table=table, key_column=key_column) + "\n```"
                 ),
             },
             check_results=check_fn(wh, periods),
