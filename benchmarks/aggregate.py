@@ -314,7 +314,9 @@ def pipeline(backend: Backend, grain: str, periods: list[date], instance) -> tup
     assert result.success
     build = 0.0
     for event in result.get_asset_materialization_events():
-        value = event.materialization.metadata.get("duration_seconds")
+        # the run's build loop (each partition also records its own duration_seconds)
+        value = (event.materialization.metadata.get("run_duration_seconds")
+                 or event.materialization.metadata.get("duration_seconds"))
         build = max(build, float(value.value)) if value is not None else build
     return seconds, build
 

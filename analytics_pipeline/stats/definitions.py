@@ -10,7 +10,9 @@ import dagster as dg
 
 from analytics_pipeline.orchestration import (
     OWNER,
+    REASON_TAG,
     SINGLETON_TAG,
+    TRIGGER_TAG,
     active_run,
     job_tags,
     markdown_table,
@@ -101,7 +103,8 @@ def _preview(rows: list[dict]) -> str:
 
 
 def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: str) -> tuple[list[date], int, float]:
-    """Build every partition of this run (a backfill range is one run), logging progress."""
+    """Build every partition of this run (a backfill range is one run), logging progress and
+    recording each partition's own counts, duration and preview on its materialization."""
     keys = context.partition_keys
     websites = current_websites()
     for problem in websites.problems:
@@ -110,12 +113,17 @@ def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: s
     rows = 0
     days = [date.fromisoformat(k) for k in keys]
     for i, day in enumerate(days, 1):
+        period_started = time.perf_counter()
         dropped = frozen_days(wh, grain, day)
         if dropped:
             context.log.warning(f"{GRAIN_ASSET[grain]} {day}: kept as is: retention deleted the raw events of "
                                 f"{', '.join(d.isoformat() for d in dropped)}, so these statistics are final")
         written = build_period(wh, grain, day, websites=websites)
         rows += written
+        context.add_asset_metadata(
+            _period_metadata(day, written, time.perf_counter() - period_started, read_period(wh, grain, day)),
+            partition_key=day.isoformat(),
+        )
         if len(days) <= 10 or i % 10 == 0 or i == len(days):
             context.log.info(f"{GRAIN_ASSET[grain]} {day}: {written} website row(s) [{i}/{len(days)}]")
     return days, rows, time.perf_counter() - started
@@ -126,6 +134,19 @@ def _stats_sql_name(wh: Warehouse) -> str:
     if current_websites().all_utc:
         return "insert_period_stats"
     return "insert_local_period_stats" if wh.is_postgres else "insert_zone_period_stats"
+
+
+def _period_metadata(period: date, written: int, seconds: float, built: list[dict]) -> dict:
+    """One partition's own materialization metadata (in a range run too)."""
+    return {
+        "dagster/row_count": written,
+        "period": period.isoformat(),
+        "websites": len(built),
+        "pageviews": sum(r["total_pageviews"] for r in built),
+        "custom_events": sum(r["total_custom_events"] for r in built),
+        "duration_seconds": round(seconds, 4),
+        "preview": dg.MetadataValue.md(f"**{period}**\n\n" + _preview(built)),
+    }
 
 
 def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
@@ -153,28 +174,25 @@ def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.get()
         periods, rows, seconds = _build_partitions(context, wh, grain)
-        last = read_period(wh, grain, periods[-1])
         pending = [m for m in wh.query("select_stats_dirty") if m["grain"] == grain and m["not_before"] is not None
                    and Warehouse.to_date(m["period_start"]) in set(periods)]
         for mark in pending:
             context.log.info(f"{name}: to be completed after {Warehouse.to_datetime(mark['not_before']):%Y-%m-%dT%H:%MZ}: {mark['reason']}")
         context.log.info(f"{name}: {len(periods)} period(s), {rows} row(s) in {seconds:.2f}s")
+        # Shared by every partition of the run; each partition's counts and preview are its own
+        # (added per partition above).
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
-                "periods": len(periods),
-                "first_period": periods[0].isoformat(),
-                "last_period": periods[-1].isoformat(),
-                "duration_seconds": round(seconds, 3),
-                "seconds_per_period": round(seconds / len(periods), 4),
-                "websites_in_last_period": len(last),
-                "pageviews_in_last_period": sum(r["total_pageviews"] for r in last),
+                "run_periods": len(periods),
+                "run_first_period": periods[0].isoformat(),
+                "run_last_period": periods[-1].isoformat(),
+                "run_row_count": rows,
+                "run_duration_seconds": round(seconds, 3),
                 "incomplete_periods": dg.MetadataValue.md(markdown_table(
                     [{"period": Warehouse.to_date(m["period_start"]).isoformat(), "complete after (UTC)":
                       f"{Warehouse.to_datetime(m['not_before']):%Y-%m-%d %H:%M}", "reason": m["reason"]} for m in pending])
                     if pending else "none: every website's period had ended"),
                 "time_zones": _zones_text(current_websites()),
-                "preview": dg.MetadataValue.md(f"**{periods[-1]}**\n\n" + _preview(last)),
                 "sql": dg.MetadataValue.md(
                     "```sql\n" + wh.sql_text(_stats_sql_name(wh), table=table, key_column=key_column) + "\n```"
                 ),
@@ -308,6 +326,24 @@ def _mark_reason(grain: str, key: str, mark: dict) -> str:
     return late
 
 
+# A rebuild whose run failed is requested again (its run key carries the attempt number, so
+# Dagster does not drop it as a repeat); after the first retry the wait doubles from 2 minutes up
+# to an hour, so a rebuild that keeps failing is retried without flooding the Runs page.
+LATE_MARK_TAG = "analytics/late_mark"
+RETRY_CAP_SECONDS = 3600
+
+
+def retry_delay_seconds(failures: int) -> int:
+    """Seconds to wait after the ``failures``-th failed rebuild before the next attempt: 0 after
+    the first (retry on the next evaluation), then 120, 240, ... up to an hour."""
+    return 0 if failures <= 1 else min(RETRY_CAP_SECONDS, 60 * 2 ** (failures - 1))
+
+
+def _previous_attempts(instance: dg.DagsterInstance, mark_id: str) -> list[dg.RunRecord]:
+    """The rebuild runs already launched for one dirty mark, newest first."""
+    return list(instance.get_run_records(filters=dg.RunsFilter(tags={LATE_MARK_TAG: mark_id})))
+
+
 @dg.sensor(
     jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job],
     minimum_interval_seconds=60,
@@ -316,17 +352,18 @@ def _mark_reason(grain: str, key: str, mark: dict) -> str:
     "already have statistics and whose events changed since (stats_dirty marks, written by the "
     "sessions asset). Also completes periods built before some website's local period had ended "
     "(west of UTC at the 01:00 build), once it has. Periods never built are left to the schedules "
-    "and backfills.",
+    "and backfills. A failed rebuild is requested again (next evaluation, then backing off up to an hour).",
 )
 def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     marks = warehouse.get().query("select_stats_dirty")
     if not marks:
         return dg.SkipReason("no statistics are older than their events")
-    now = datetime.now(timezone.utc)
+    utc_now = datetime.now(timezone.utc)
     requests, waiting = [], []
     by_grain: dict[str, list[dict]] = {}
     for mark in marks:
         by_grain.setdefault(mark["grain"], []).append(mark)
+    now = time.time()
     for grain, grain_marks in by_grain.items():
         asset_key = dg.AssetKey(GRAIN_ASSET[grain])
         built = context.instance.get_materialized_partitions(asset_key)
@@ -336,23 +373,44 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
             key = Warehouse.to_date(mark["period_start"]).isoformat()
             if key not in built:
                 continue
+            label = f"{GRAIN_ASSET[grain]} {key}"
             not_before = Warehouse.to_datetime(mark.get("not_before"))
-            if not_before is not None and not_before > now:
-                waiting.append(f"{GRAIN_ASSET[grain]} {key} until {not_before:%Y-%m-%dT%H:%MZ} ({mark['reason']})")
+            if not_before is not None and not_before > utc_now:
+                waiting.append(f"{label} until {not_before:%Y-%m-%dT%H:%MZ} ({mark['reason']})")
                 continue
             if running is not None:
-                waiting.append(f"{GRAIN_ASSET[grain]} {key} (run {running.run_id[:8]} in progress)")
+                waiting.append(f"{label} (run {running.run_id[:8]} in progress)")
                 continue
-            stamp = str(mark["marked_at"])
+            mark_id = f"late:{grain}:{key}:{mark['marked_at']}"
+            attempts = _previous_attempts(context.instance, mark_id)
+            failures = [r for r in attempts if r.dagster_run.status in (dg.DagsterRunStatus.FAILURE,
+                                                                        dg.DagsterRunStatus.CANCELED)]
+            if attempts and attempts[0].dagster_run.status not in (dg.DagsterRunStatus.FAILURE,
+                                                                   dg.DagsterRunStatus.CANCELED):
+                # in progress, or succeeded and the mark is about to be cleared by that run
+                waiting.append(f"{label} (rebuild {attempts[0].dagster_run.run_id[:8]} "
+                               f"{attempts[0].dagster_run.status.value.lower()})")
+                continue
+            if failures:
+                last_end = failures[0].end_time or failures[0].update_timestamp.timestamp()
+                wait = retry_delay_seconds(len(failures)) - (now - last_end)
+                if wait > 0:
+                    waiting.append(f"{label} (rebuild failed {len(failures)} time(s); next attempt in {int(wait)} s)")
+                    continue
+            attempt = len(attempts) + 1
+            reason = _mark_reason(grain, key, mark)
+            if failures:
+                reason += f"; attempt {attempt} after {len(failures)} failed rebuild(s)"
             requests.append(
                 dg.RunRequest(
-                    run_key=f"late:{grain}:{key}:{stamp}",
+                    run_key=f"{mark_id}:attempt-{attempt}",
                     job_name=job.name,
                     partition_key=key,
                     tags={
                         SINGLETON_TAG: job.name,
-                        "analytics/trigger": "late_data_sensor",
-                        "analytics/reason": _mark_reason(grain, key, mark)[:4000],
+                        LATE_MARK_TAG: mark_id,
+                        TRIGGER_TAG: "late_data_sensor",
+                        REASON_TAG: reason,
                     },
                 )
             )
