@@ -129,8 +129,8 @@ def zone_filters(directory: WebsiteDirectory, website_id: str | None) -> list[tu
 
 def rows(warehouse: Warehouse, name: str, params: Mapping[str, Any], sites: SiteFilter) -> list[dict[str, Any]]:
     """One ``select_api_*`` SQL file with the website filter bound (expanding IN lists)."""
-    statement = warehouse.sql(name).bindparams(sa.bindparam("include", expanding=True),
-                                               sa.bindparam("exclude", expanding=True))
+    statement = warehouse.sql(name).bindparams(sa.bindparam("include", expanding=True, type_=sa.String),
+                                               sa.bindparam("exclude", expanding=True, type_=sa.String))
     with warehouse.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(statement, {**params, **sites.params()})]
 

@@ -73,6 +73,7 @@ class Services:
         self._redis: RedisCache | None = RedisCache(self.redis_url) if self.redis_url else None
         self._lock = threading.Lock()
         self.warehouse_failed_at: float | None = None
+        self.computed_ttl_seconds = COMPUTED_TTL_SECONDS
         self.on_cache_result: Callable[[str, str], None] = lambda entry, result: None
 
     # -- backends -----------------------------------------------------------------------------
@@ -143,7 +144,7 @@ class Services:
             raise WarehouseDown(str(exc).splitlines()[0][:300]) from exc
 
     def cache_aside(self, entry: str, key: str, compute: Callable[[Warehouse], Any], *,
-                    ttl_seconds: int = COMPUTED_TTL_SECONDS, read_cache: bool = True) -> Served:
+                    ttl_seconds: int | None = None, read_cache: bool = True) -> Served:
         """The cached value of ``key``, or ``compute(warehouse)`` stored for ``ttl_seconds``
         (and as the last good copy). ``entry`` names the kind of entry in /metrics."""
         if read_cache:
@@ -163,6 +164,6 @@ class Services:
                            "the warehouse is unavailable and nothing is cached for this request",
                            reason=str(exc)[:300]) from exc
         text = encode(value)
-        if self.cache_set({key: text}, ttl_seconds):
+        if self.cache_set({key: text}, ttl_seconds or self.computed_ttl_seconds):
             self.cache_set({LAST_GOOD_PREFIX + key: text}, LAST_GOOD_TTL_SECONDS)
         return Served(value=value, raw=text, cached=False)

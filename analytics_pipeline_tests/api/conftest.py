@@ -52,3 +52,13 @@ def make_app(warehouse_url: str, cache_url: str, tmp_path: Path, instance=None, 
 def client(populated: Warehouse, warehouse_url: str, cache_url: str, tmp_path: Path, queued_instance) -> TestClient:
     with TestClient(make_app(warehouse_url, cache_url, tmp_path, queued_instance)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def bare_client(tmp_path: Path) -> TestClient:
+    """An app on an empty SQLite warehouse with the embedded cache: for checks that happen
+    before any backend is asked (parameters, keys, limits)."""
+    url = f"sqlite:///{tmp_path / 'bare.db'}"
+    Warehouse(url)
+    with TestClient(make_app(url, "", tmp_path)) as test_client:
+        yield test_client
