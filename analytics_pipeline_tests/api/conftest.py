@@ -62,3 +62,58 @@ def bare_client(tmp_path: Path) -> TestClient:
     Warehouse(url)
     with TestClient(make_app(url, "", tmp_path)) as test_client:
         yield test_client
+
+
+class LiveServer:
+    """The app served by uvicorn on a free 127.0.0.1 port in a thread (real HTTP: the stream,
+    the browser)."""
+
+    def __init__(self, app) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def demo_warehouse(warehouse: Warehouse, landing_dir: Path, *, days: int = 21, events_per_day: int = 400,
+                   websites: int = 3) -> tuple:
+    """Demo events for the last ``days`` full days (the demo's generator), ingested, sessionised
+    and aggregated; returns ``(first_day, end_day)``."""
+    from datetime import datetime, timedelta, timezone
+
+    from analytics_pipeline.demo.generate import EventGenerator
+    from analytics_pipeline.ingestion.run import ingest_landing
+    from analytics_pipeline.sessions.build import update_sessions
+    from analytics_pipeline.stats.build import build_period
+
+    today = datetime.now(timezone.utc).date()
+    first = today - timedelta(days=days)
+    EventGenerator(seed=7, websites=websites).write_days(landing_dir, first, days, events_per_day)
+    ingest_landing(warehouse, landing_dir)
+    update_sessions(warehouse, timeout_minutes=30)
+    for offset in range(days):
+        build_period(warehouse, "day", first + timedelta(days=offset))
+    return first, today
