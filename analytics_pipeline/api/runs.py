@@ -140,7 +140,7 @@ class DagsterAccess:
             if partition is None:
                 raise ApiError(400, "partition_required", f"{job_name} is partitioned: give a partition",
                                field="partition")
-            if not job_def.partitions_def.has_partition_key(partition, dynamic_partitions_store=instance):
+            if not job_def.partitions_def.has_partition_key(partition):
                 raise ApiError(400, "invalid_partition", f"{partition!r} is not a partition of {job_name}",
                                field="partition")
             run_tags[PARTITION_TAG] = partition
