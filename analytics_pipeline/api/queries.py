@@ -181,9 +181,9 @@ def summary(warehouse: Warehouse, start: datetime, end: datetime, website_id: st
         stats_end = min(end_day, last_day + timedelta(days=1)) if last_day else first
         spans = [(start, end)]
         if first < stats_end:
-            for row in rows(warehouse, "select_api_daily_stats",
+            for row in rows(warehouse, "select_api_daily_events_by_type",
                             {"from_day": warehouse.day(first), "to_day": warehouse.day(stats_end)}, sites):
-                by_type.update({k: int(v) for k, v in _json(row["events_by_type"]).items()})
+                by_type[row["event_type"]] += int(row["count"])
             covered = (local_midnight(zone, first), local_midnight(zone, stats_end))
             spans = [(a, b) for a, b in ((start, covered[0]), (covered[1], end)) if a < b]
         for a, b in spans:

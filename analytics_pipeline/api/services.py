@@ -164,6 +164,7 @@ class Services:
                            "the warehouse is unavailable and nothing is cached for this request",
                            reason=str(exc)[:300]) from exc
         text = encode(value)
-        if self.cache_set({key: text}, ttl_seconds or self.computed_ttl_seconds):
+        stored = self.cache_set({key: text}, ttl_seconds or self.computed_ttl_seconds)
+        if stored and self._redis is not None:  # the embedded cache goes down with the warehouse
             self.cache_set({LAST_GOOD_PREFIX + key: text}, LAST_GOOD_TTL_SECONDS)
         return Served(value=value, raw=text, cached=False)
