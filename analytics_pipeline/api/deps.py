@@ -17,7 +17,7 @@ ALL = "all"
 KNOWN_WEBSITES_SECONDS = 60.0
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     return request.app.state.services
 
 

@@ -143,16 +143,20 @@ class Services:
             self.mark_warehouse_down(exc)
             raise WarehouseDown(str(exc).splitlines()[0][:300]) from exc
 
+    def lookup(self, entry: str, key: str) -> Served | None:
+        """The cached answer of ``key`` (a hit), or None (a miss); never raises."""
+        raw = self.cache_get(key)
+        self.on_cache_result(entry, "miss" if raw is None else "hit")
+        return None if raw is None else Served(raw=raw, cached=True, stale=self.warehouse_recently_down)
+
     def cache_aside(self, entry: str, key: str, compute: Callable[[Warehouse], Any], *,
                     ttl_seconds: int | None = None, read_cache: bool = True) -> Served:
         """The cached value of ``key``, or ``compute(warehouse)`` stored for ``ttl_seconds``
         (and as the last good copy). ``entry`` names the kind of entry in /metrics."""
         if read_cache:
-            raw = self.cache_get(key)
-            if raw is not None:
-                self.on_cache_result(entry, "hit")
-                return Served(raw=raw, cached=True, stale=self.warehouse_recently_down)
-            self.on_cache_result(entry, "miss")
+            found = self.lookup(entry, key)
+            if found is not None:
+                return found
         try:
             value = self.compute(compute)
         except WarehouseDown as exc:

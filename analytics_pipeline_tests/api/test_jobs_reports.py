@@ -78,6 +78,8 @@ def test_trigger_refusals(jobs_client) -> None:
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "partition_required"
     bad = app_client.post("/api/v1/jobs/daily_stats_job/trigger", json={"partition": "1999-01-01"}, headers=AUTH)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_partition"
+    alias = app_client.post("/api/v1/jobs/top-items/trigger", headers=AUTH)
+    assert alias.status_code == 202 and alias.json()["job"] == "cache_top_items_job"
     ok = app_client.post("/api/v1/jobs/daily_stats_job/trigger", json={"partition": day(2).isoformat()}, headers=AUTH)
     assert ok.status_code == 202 and ok.json()["partition"] == day(2).isoformat()
     assert app_client.get("/api/v1/runs/not-a-run", headers=AUTH).status_code == 404

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from analytics_pipeline.api import queries
 from analytics_pipeline.api.deps import envelope, known_websites, services, website_scope
@@ -41,10 +42,9 @@ def _warmed_top_items(svc: Services, scope: str, first: date, end: date, now: da
     return value if (value.get("from"), value.get("to")) == (first.isoformat(), end.isoformat()) else None
 
 
-def build_dashboard(svc: Services, website: str | None, timeframe: str | None, start: str | None,
-                    end: str | None, max_days: int, *, fresh: bool = False) -> Served:
-    """The dashboard of one website or all, from the cache or computed (stored for 60 s);
-    ``fresh`` skips the cached answer (the stream, after the pipeline refreshed the cache)."""
+def dashboard_request(svc: Services, website: str | None, timeframe: str | None, start: str | None,
+                      end: str | None, max_days: int):
+    """``(cache key, compute)`` of one dashboard request (400 for bad parameters)."""
     directory = svc.websites()
     now = datetime.now(timezone.utc)
     today = now.astimezone(ZoneInfo(directory.default_timezone)).date()
@@ -55,12 +55,20 @@ def build_dashboard(svc: Services, website: str | None, timeframe: str | None, s
         return queries.dashboard(warehouse, first, end_day, website, directory, now=now, label=label,
                                  warmed_top_items=_warmed_top_items(svc, scope, first, end_day, now))
 
-    return svc.cache_aside("dashboard", dashboard_key(scope, first, end_day), compute, read_cache=not fresh)
+    return dashboard_key(scope, first, end_day), compute
+
+
+def build_dashboard(svc: Services, website: str | None, timeframe: str | None, start: str | None,
+                    end: str | None, max_days: int, *, fresh: bool = False) -> Served:
+    """The dashboard of one website or all, from the cache or computed (stored for 60 s);
+    ``fresh`` skips the cached answer (the stream, after the pipeline refreshed the cache)."""
+    key, compute = dashboard_request(svc, website, timeframe, start, end, max_days)
+    return svc.cache_aside("dashboard", key, compute, read_cache=not fresh)
 
 
 @router.get("/api/v1/dashboard", response_model=DashboardResponse, responses=ERRORS, tags=["dashboard"],
             summary="Metric cards with the change against the previous period, events, top lists, trend")
-def get_dashboard(
+async def get_dashboard(
     request: Request,
     timeframe: Annotated[str | None, Query(description="7d, 30d (default) or 90d: the last N full days", max_length=20)] = None,
     from_: Annotated[str | None, Query(alias="from", description="first day (YYYY-MM-DD), instead of timeframe", max_length=40)] = None,
@@ -71,8 +79,14 @@ def get_dashboard(
 ) -> Response:
     """Days are each website's local days; the previous period is the same number of days just
     before. Cached for 60 s under ``analytics:dashboard:{scope}:{from}:{to}``."""
-    website = website_scope(svc, key, website_id)
-    return envelope(build_dashboard(svc, website, timeframe, from_, to, request.app.state.config.max_range_days))
+    website = None if website_id in (None, "", "all") else await run_in_threadpool(website_scope, svc, key, website_id)
+    if website is None:
+        key.check_website(None)
+    cache_key, compute = dashboard_request(svc, website, timeframe, from_, to, request.app.state.config.max_range_days)
+    served = svc.lookup("dashboard", cache_key)  # a hit is answered on the event loop
+    if served is None:
+        served = await run_in_threadpool(svc.cache_aside, "dashboard", cache_key, compute, read_cache=False)
+    return envelope(served)
 
 
 @router.get("/api/v1/websites", response_model=list[Website], responses=ERRORS, tags=["dashboard"],

@@ -68,5 +68,5 @@ def metrics(request: Request) -> Response:
 
 
 @router.get("/api/v1/ping", summary="A constant answer behind the key check (the benchmark's floor)")
-def ping(key: ApiKey = Depends(require_api_key)) -> Response:
+async def ping(key: ApiKey = Depends(require_api_key)) -> Response:
     return Response(b'{"ok":true}', media_type="application/json")

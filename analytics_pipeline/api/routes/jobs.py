@@ -42,11 +42,17 @@ def trigger_job(
     key: ApiKey = Depends(require_api_key),
     access=Depends(dagster),
 ) -> dict:
-    """Needs a key for all websites. The run is created in the instance and queued; nothing
-    runs in the API's process."""
+    """Needs a key for all websites. ``job_name`` is a Dagster job (``cache_top_items_job``) or a
+    cache job's id (``top-items``). The run is created in the instance and queued; nothing runs
+    in the API's process."""
     require_all_websites(key)
     if len(job_name) > 200:
         raise ApiError(404, "unknown_job", "no such job")
+    from analytics_pipeline.cache.definitions import job_name as cache_job_name
+    from analytics_pipeline.cache.warm import JOBS
+
+    if job_name in JOBS:  # the cache jobs' own ids (user-growth, top-items, ...) name their Dagster job
+        job_name = cache_job_name(job_name)
     run = access.submit(job_name, partition=partition, tags={"analytics/requested_by": f"api:{key.name}"})
     alive = access.daemon_alive()
     return {"runId": run.run_id, "job": job_name, "status": "queued", "partition": partition,
