@@ -55,6 +55,14 @@ def client(populated: Warehouse, warehouse_url: str, cache_url: str, tmp_path: P
 
 
 @pytest.fixture
+def numbers_client(populated: Warehouse, warehouse_url: str, tmp_path: Path, queued_instance) -> TestClient:
+    """The app on both warehouses with the embedded cache: for numbers computed on a miss, where
+    the kind of cache plays no part (cache behaviour is tested with ``client`` on both)."""
+    with TestClient(make_app(warehouse_url, "", tmp_path, queued_instance)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
 def bare_client(tmp_path: Path) -> TestClient:
     """An app on an empty SQLite warehouse with the embedded cache: for checks that happen
     before any backend is asked (parameters, keys, limits)."""

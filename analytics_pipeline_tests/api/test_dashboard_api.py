@@ -11,7 +11,8 @@ from analytics_pipeline_tests.api.conftest import AUTH, SITE_A_KEY
 from analytics_pipeline_tests.cache.conftest import TODAY, day
 
 
-def test_seven_days_against_the_seven_before(client) -> None:
+def test_seven_days_against_the_seven_before(numbers_client) -> None:
+    client = numbers_client
     body = client.get("/api/v1/dashboard", params={"timeframe": "7d"}, headers=AUTH).json()
     assert body["cached"] is False
     d = body["data"]
@@ -38,7 +39,8 @@ def test_seven_days_against_the_seven_before(client) -> None:
     assert again == {**body, "cached": True}
 
 
-def test_custom_range_and_one_website(client) -> None:
+def test_custom_range_and_one_website_and_websites_list(numbers_client) -> None:
+    client = numbers_client
     params = {"from": day(12).isoformat(), "to": day(12).isoformat(), "website_id": "site-a"}
     d = client.get("/api/v1/dashboard", params=params, headers={"X-API-Key": SITE_A_KEY}).json()["data"]
     assert (d["timeframe"], d["days"], d["scope"]) == ("custom", 1, "site-a")
@@ -46,6 +48,8 @@ def test_custom_range_and_one_website(client) -> None:
     assert d["cards"]["bounceRate"]["value"] == 1.0
     assert d["eventsByType"] == {"pageview": 1, "purchase": 1}
     assert d["topPages"] == [{"item": "/blog", "count": 1}]
+    assert [w["id"] for w in client.get("/api/v1/websites", headers=AUTH).json()] == ["site-a", "site-b"]
+    assert [w["id"] for w in client.get("/api/v1/websites", headers={"X-API-Key": SITE_A_KEY}).json()] == ["site-a"]
 
 
 def test_thirty_days_uses_the_warmed_top_items(client, populated) -> None:
@@ -84,8 +88,3 @@ def test_warmed_entries_hit_after_warming_and_computed_on_a_miss(client, populat
         assert body["cached"] is True and check(body["data"]), path
     assert client.get("/api/v1/top-items?limit=7", headers=AUTH).status_code == 400
     assert client.get("/api/v1/user-growth?months=abc", headers=AUTH).status_code == 400
-
-
-def test_websites_list_follows_the_key(client) -> None:
-    assert [w["id"] for w in client.get("/api/v1/websites", headers=AUTH).json()] == ["site-a", "site-b"]
-    assert [w["id"] for w in client.get("/api/v1/websites", headers={"X-API-Key": SITE_A_KEY}).json()] == ["site-a"]

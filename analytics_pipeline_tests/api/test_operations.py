@@ -12,13 +12,15 @@ from fastapi.testclient import TestClient
 
 
 def test_health_ok_with_every_backend(client) -> None:
+    """On both warehouses and both caches."""
     body = client.get("/health").json()
     assert body["status"] == "ok", body
     assert set(body["checks"]) == {"warehouse", "cache", "dagster"}
     assert body["checks"]["dagster"]["daemon"] is False
 
 
-def test_metrics_exposes_latency_cache_and_freshness(client) -> None:
+def test_metrics_exposes_latency_cache_and_freshness(numbers_client) -> None:
+    client = numbers_client
     client.get("/api/v1/dashboard", params={"timeframe": "7d"}, headers=AUTH)
     client.get("/api/v1/dashboard", params={"timeframe": "7d"}, headers=AUTH)
     client.get("/api/analytics/summary", params={"from": "x"}, headers=AUTH)

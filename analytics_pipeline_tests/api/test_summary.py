@@ -34,30 +34,23 @@ def midnight(offset: int) -> datetime:
     return at(day(offset), 0, 0)
 
 
-def test_last_seven_days_hand_counted(client) -> None:
+def test_summary_numbers(numbers_client) -> None:
+    client = numbers_client
+    # the last 7 full days: yesterday's 6 events by v1 and v2 (v1 on both websites counts once)
     response = client.get(SUMMARY, params={"from": iso(midnight(7)), "to": iso(midnight(0))}, headers=AUTH)
     assert response.status_code == 200
     assert response.json() == {"data": {"totalEvents": 6, "uniqueUsers": 2,
                                         "eventsByType": {"pageview": 5, "signup": 1}}, "cached": False}
-
-
-def test_partial_day_is_counted_from_events(client) -> None:
-    # yesterday 10:01 .. 11:00 (exclusive): site-a's pageviews at 10:01 and 10:02 by v1
-    params = {"from": iso(at(day(1), 10, 1)), "to": iso(at(day(1), 11, 0))}
-    body = client.get(SUMMARY, params=params, headers=AUTH).json()
+    # a partial day, from events: yesterday 10:01 .. 11:00 holds site-a's pageviews at 10:01 and 10:02
+    body = client.get(SUMMARY, params={"from": iso(at(day(1), 10, 1)), "to": iso(at(day(1), 11, 0))}, headers=AUTH).json()
     assert body["data"] == {"totalEvents": 2, "uniqueUsers": 1, "eventsByType": {"pageview": 2}}
-
-
-def test_one_website_over_whole_and_partial_days(client) -> None:
     # site-a from 90 days ago 05:00 to today 00:00:30: yesterday (4), 12 days ago (2), 85 days
     # ago (1) and today's midnight pageview (1); visitors v1 v2 v3 v5 v6
     params = {"from": iso(at(day(90), 5, 0)), "to": iso(at(TODAY, 0, 0) + timedelta(seconds=30)), "website_id": "site-a"}
     body = client.get(SUMMARY, params=params, headers=AUTH).json()
     assert body["data"] == {"totalEvents": 8, "uniqueUsers": 5,
                             "eventsByType": {"pageview": 6, "purchase": 1, "signup": 1}}
-
-
-def test_equal_from_and_to_is_an_empty_range(client) -> None:
+    # from == to is an empty range
     body = client.get(SUMMARY, params={"from": iso(midnight(1)), "to": iso(midnight(1))}, headers=AUTH).json()
     assert body["data"] == {"totalEvents": 0, "uniqueUsers": 0, "eventsByType": {}}
 
@@ -104,7 +97,8 @@ def test_bad_parameters_are_400_json(bare_client, params: dict, field: str) -> N
     assert response.json()["error"]["field"] == field
 
 
-def test_keys_and_websites(client) -> None:
+def test_keys_and_websites(numbers_client) -> None:
+    client = numbers_client
     params = {"from": iso(midnight(7)), "to": iso(midnight(0))}
     assert client.get(SUMMARY, params=params).status_code == 401
     assert client.get(SUMMARY, params=params, headers={"X-API-Key": "wrong-key-1234"}).status_code == 401
