@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,8 @@ class Services:
         self._lock = threading.Lock()
         self.warehouse_failed_at: float | None = None
         self.computed_ttl_seconds = COMPUTED_TTL_SECONDS
+        self._inflight: dict[str, Future] = {}
+        self._inflight_lock = threading.Lock()
         self.on_cache_result: Callable[[str, str], None] = lambda entry, result: None
 
     # -- backends -----------------------------------------------------------------------------
@@ -157,6 +160,29 @@ class Services:
             found = self.lookup(entry, key)
             if found is not None:
                 return found
+        # one computation per key at a time in this process: concurrent misses of the same key
+        # (an entry that just expired under load) wait for it instead of all asking the warehouse
+        with self._inflight_lock:
+            running = self._inflight.get(key)
+            if running is None:
+                running = self._inflight[key] = Future()
+                leader = True
+            else:
+                leader = False
+        if not leader:
+            return running.result()
+        try:
+            served = self._compute_and_store(key, compute, ttl_seconds)
+            running.set_result(served)
+            return served
+        except BaseException as exc:
+            running.set_exception(exc)
+            raise
+        finally:
+            with self._inflight_lock:
+                self._inflight.pop(key, None)
+
+    def _compute_and_store(self, key: str, compute: Callable[[Warehouse], Any], ttl_seconds: int | None) -> Served:
         try:
             value = self.compute(compute)
         except WarehouseDown as exc:

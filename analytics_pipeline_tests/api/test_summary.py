@@ -145,3 +145,29 @@ def test_any_range_equals_the_raw_events(populated, start_q: int, length_q: int,
 def test_services_without_a_cache_setting_use_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("ANALYTICS_REDIS_URL", "redis://127.0.0.1:1/0")
     assert Services("sqlite:///:memory:").cache_kind == "redis"
+
+
+def test_concurrent_misses_of_one_key_compute_once(tmp_path: Path) -> None:
+    import threading
+
+    from analytics_pipeline.warehouse import Warehouse
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    Warehouse(url)
+    services = Services(url, "")
+    calls = []
+
+    def slow(_warehouse):
+        calls.append(1)
+        time.sleep(0.4)
+        return {"n": 42}
+
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(services.cache_aside("t", "analytics:test:one", slow)))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and [a.json_value() for a in answers] == [{"n": 42}] * 8
+    assert services.cache_aside("t", "analytics:test:one", slow).cached is True
