@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -68,8 +69,6 @@ def envelope(served: Served, **extra: Any) -> Response:
     if served.stale:
         parts.append(b',"stale":true')
     for name, value in extra.items():
-        import json
-
         parts.append(f',"{name}":'.encode() + json.dumps(value).encode())
     parts.append(b"}")
     return Response(b"".join(parts), media_type="application/json")

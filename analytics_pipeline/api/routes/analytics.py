@@ -14,7 +14,7 @@ from analytics_pipeline.api.deps import envelope, services, website_scope
 from analytics_pipeline.api.errors import ApiError
 from analytics_pipeline.api.models import EntryResponse, ErrorBody, SummaryResponse
 from analytics_pipeline.api.security import ApiKey, require_api_key
-from analytics_pipeline.api.services import Services
+from analytics_pipeline.api.services import Served, Services
 from analytics_pipeline.cache import entries as E
 from analytics_pipeline.cache import warm
 
@@ -126,13 +126,9 @@ def performance_metrics(key: ApiKey = Depends(require_api_key), svc: Services = 
     """The ``analytics:performance-metrics`` entry (computed from the job-status entries on a miss)."""
     raw = svc.cache_get(E.PERFORMANCE_METRICS_KEY)
     if raw is not None:
-        from analytics_pipeline.api.services import Served
-
         return envelope(Served(raw=raw, cached=True, stale=svc.warehouse_recently_down))
     try:
         computed = warm.performance_metrics_entries(svc.cache(), datetime.now(timezone.utc))
     except Exception as exc:  # the cache is down: nothing to report from
         raise ApiError(503, "cache_unavailable", "the cache is unavailable", reason=str(exc)[:200]) from exc
-    from analytics_pipeline.api.services import Served
-
     return envelope(Served(raw=warm.encode(computed.entries[E.PERFORMANCE_METRICS_KEY]), cached=False))
