@@ -43,7 +43,7 @@ def _warmed_top_items(svc: Services, scope: str, first: date, end: date, now: da
 
 
 def dashboard_request(svc: Services, website: str | None, timeframe: str | None, start: str | None,
-                      end: str | None, max_days: int):
+                      end: str | None, max_days: int, unique_users=None):
     """``(cache key, compute)`` of one dashboard request (400 for bad parameters)."""
     directory = svc.websites()
     now = datetime.now(timezone.utc)
@@ -53,16 +53,17 @@ def dashboard_request(svc: Services, website: str | None, timeframe: str | None,
 
     def compute(warehouse):
         return queries.dashboard(warehouse, first, end_day, website, directory, now=now, label=label,
-                                 warmed_top_items=_warmed_top_items(svc, scope, first, end_day, now))
+                                 warmed_top_items=_warmed_top_items(svc, scope, first, end_day, now),
+                                 unique_users=unique_users)
 
     return dashboard_key(scope, first, end_day), compute
 
 
 def build_dashboard(svc: Services, website: str | None, timeframe: str | None, start: str | None,
-                    end: str | None, max_days: int, *, fresh: bool = False) -> Served:
+                    end: str | None, max_days: int, *, fresh: bool = False, unique_users=None) -> Served:
     """The dashboard of one website or all, from the cache or computed (stored for 60 s);
     ``fresh`` skips the cached answer (the stream, after the pipeline refreshed the cache)."""
-    key, compute = dashboard_request(svc, website, timeframe, start, end, max_days)
+    key, compute = dashboard_request(svc, website, timeframe, start, end, max_days, unique_users)
     return svc.cache_aside("dashboard", key, compute, read_cache=not fresh)
 
 
@@ -82,7 +83,8 @@ async def get_dashboard(
     website = None if website_id in (None, "", "all") else await run_in_threadpool(website_scope, svc, key, website_id)
     if website is None:
         key.check_website(None)
-    cache_key, compute = dashboard_request(svc, website, timeframe, from_, to, request.app.state.config.max_range_days)
+    cache_key, compute = dashboard_request(svc, website, timeframe, from_, to, request.app.state.config.max_range_days,
+                                           request.app.state.visitor_index.count)
     served = svc.lookup("dashboard", cache_key)  # a hit is answered on the event loop
     if served is None:
         served = await run_in_threadpool(svc.cache_aside, "dashboard", cache_key, compute, read_cache=False)

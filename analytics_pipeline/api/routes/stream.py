@@ -107,7 +107,8 @@ async def stream(
 
     async def dashboard(fresh: bool, refreshed_by: str | None) -> dict:
         served = await run_in_threadpool(build_dashboard, svc, website, timeframe, from_, to,
-                                         config.max_range_days, fresh=fresh)
+                                         config.max_range_days, fresh=fresh,
+                                         unique_users=request.app.state.visitor_index.count)
         return {"data": served.json_value(), "cached": served.cached, "stale": served.stale,
                 "refreshedBy": refreshed_by}
 
