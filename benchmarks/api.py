@@ -162,15 +162,15 @@ async def load(port: int, paths, concurrency: int, total: int, check) -> dict:
             if status != 200:
                 raise SystemExit(f"{path}: HTTP {status} {body[:200]!r}")
             if check is not None and i % every == 0:
-                samples.append((i, body))  # checked after the timed run, not while it runs
+                samples.append((path, body))  # checked after the timed run, not while it runs
 
     started = time.perf_counter()
     await asyncio.gather(*(user(c) for c in connections))
     elapsed = time.perf_counter() - started
     for c in connections:
         c.close()
-    for i, body in samples:
-        check(i, body)
+    for path, body in samples:
+        check(path, body)
     ms = [x * 1000 for x in latencies]
     return {"rps": total / elapsed, "p50": percentile(ms, 50), "p99": percentile(ms, 99)}
 
@@ -223,12 +223,16 @@ def main() -> int:
             warehouse = Warehouse(url)
             checked: list[int] = []
 
-            def check_uncached(i: int, body: bytes) -> None:
-                to = end90 + timedelta(seconds=1 + i, milliseconds=run_tag % 1000)
+            def check_uncached(path: str, body: bytes) -> None:
+                from urllib.parse import parse_qs, urlsplit
+
+                asked = parse_qs(urlsplit(path).query)
+                to = datetime.fromisoformat(asked["to"][0].replace("Z", "+00:00"))
+                assert datetime.fromisoformat(asked["from"][0].replace("Z", "+00:00")) == start90
                 want = E.raw_summary(warehouse, start90, to)
                 got = json.loads(body)
                 assert got["cached"] is False and got["data"] == want, (got, want)
-                checked.append(i)
+                checked.append(path)
 
             rows = [("floor: constant", lambda i: "/api/v1/ping", None),
                     ("warm summary (30 days)", lambda i: warm_path, None),
