@@ -21,7 +21,7 @@ DEFINITIONS_MODULE = "analytics_pipeline.definitions"
 PARTITION_TAG = "dagster/partition"
 DAEMON_FRESH_SECONDS = 120
 
-SEED_STATUS = {
+JOB_STATUS = {
     "success": "completed", "failure": "failed", "canceled": "failed", "canceling": "running",
     "started": "running", "starting": "running", "queued": "running", "not_started": "running",
     "managed": "running", "never_run": "scheduled",
@@ -91,12 +91,12 @@ class DagsterAccess:
         return any(now - beat.timestamp < DAEMON_FRESH_SECONDS for beat in beats.values())
 
     def job_statuses(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """The seed's JobStatus list and JobMetrics, from the instance's runs and ticks."""
+        """The job statuses (running, completed, failed, scheduled) and run metrics, from the instance's runs and ticks."""
         from analytics_pipeline.alerts.status import collect_status
 
         report = collect_status(self.instance(), self.defs(), since=timedelta(days=7))
         jobs = [{
-            "id": j.name, "name": j.name, "status": SEED_STATUS.get(j.status, j.status),
+            "id": j.name, "name": j.name, "status": JOB_STATUS.get(j.status, j.status),
             "dagsterStatus": j.status, "lastRun": iso(j.last_run_at), "nextRun": iso(j.next_tick),
             "duration": j.duration_seconds, "error": j.error, "runId": j.last_run_id,
             "schedules": j.schedules,
