@@ -99,7 +99,7 @@ class Website(BaseModel):
 
 
 class JobStatus(BaseModel):
-    id: str = Field(examples=["cache_summary_job"])
+    id: str = Field(examples=["cache_refresh_job"])
     name: str
     status: str = Field(description="running | completed | failed | scheduled (never ran)")
     lastRun: str | None

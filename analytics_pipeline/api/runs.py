@@ -101,12 +101,12 @@ class DagsterAccess:
             "duration": j.duration_seconds, "error": j.error, "runId": j.last_run_id,
             "schedules": j.schedules,
         } for j in report.jobs]
-        cleanup = next((j for j in report.jobs if j.name == "cache_cleanup_job"), None)
+        cleanup = self.instance().get_latest_materialization_event(dg.AssetKey("cache_cleanup"))
         m = report.metrics
         metrics = {
             "totalJobs": m.jobs, "successfulJobs": m.successful, "failedJobs": m.failed,
             "runningJobs": m.in_progress, "averageJobDuration": m.average_duration_seconds,
-            "lastCleanup": iso(cleanup.finished_at or cleanup.last_run_at) if cleanup and cleanup.status == "success" else None,
+            "lastCleanup": iso(_ts(cleanup.timestamp)) if cleanup is not None else None,
             "since": iso(m.since), "runs": m.runs, "failingJobs": m.failing_jobs,
         }
         return jobs, metrics
@@ -116,8 +116,9 @@ class DagsterAccess:
 
     # -- runs ----------------------------------------------------------------------------
     def submit(self, job_name: str, *, partition: str | None = None, tags: Mapping[str, str] | None = None,
-               run_config: Mapping[str, Any] | None = None) -> dg.DagsterRun:
-        """Create a run of ``job_name`` (for ``partition``) and put it on the run queue."""
+               run_config: Mapping[str, Any] | None = None, assets: list[str] | None = None) -> dg.DagsterRun:
+        """Create a run of ``job_name`` (for ``partition``; of only the assets named in ``assets``)
+        and put it on the run queue."""
         from dagster._core.remote_representation.external import RemoteJob  # noqa: F401  (type only)
         from dagster._core.run_coordinator.queued_run_coordinator import QueuedRunCoordinator
         from dagster._core.definitions.selector import JobSubsetSelector
@@ -132,8 +133,10 @@ class DagsterAccess:
         location = self.location()
         repo_name = next(iter(location.get_repository_names()))
         repo = location.get_repository(repo_name)
+        asset_keys = [dg.AssetKey(a) for a in assets] if assets else None
         remote_job = location.get_job(JobSubsetSelector(location_name=location.name, repository_name=repo_name,
-                                                        job_name=job_name, op_selection=None))
+                                                        job_name=job_name, op_selection=None,
+                                                        asset_selection=asset_keys))
         job_def = self.defs().resolve_job_def(job_name)
         run_tags = {**remote_job.tags, **(tags or {})}
         if job_def.partitions_def is not None:
@@ -157,7 +160,8 @@ class DagsterAccess:
             root_run_id=None, parent_run_id=None, tags=run_tags, job_snapshot=remote_job.job_snapshot,
             execution_plan_snapshot=snapshot, parent_job_snapshot=remote_job.parent_job_snapshot,
             remote_job_origin=remote_job.get_remote_origin(), job_code_origin=remote_job.get_python_origin(),
-            asset_selection=None, asset_check_selection=None, asset_graph=repo.asset_graph,
+            asset_selection=frozenset(asset_keys) if asset_keys else None, asset_check_selection=None,
+            asset_graph=repo.asset_graph,
         )
         return instance.submit_run(run.run_id, workspace=None)
 

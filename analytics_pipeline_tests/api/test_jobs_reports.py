@@ -52,20 +52,20 @@ def test_trigger_queues_a_run_that_the_worker_executes(jobs_client, queued_insta
     app_client = jobs_client
     jobs = app_client.get("/api/v1/jobs", headers=AUTH).json()
     by_id = {j["id"]: j for j in jobs}
-    assert by_id["cache_summary_job"]["status"] == "scheduled" and by_id["cache_summary_job"]["lastRun"] is None
-    assert by_id["cache_summary_job"]["nextRun"] is not None
-    accepted = app_client.post("/api/v1/jobs/cache_summary_job/trigger", headers=AUTH)
+    assert by_id["cache_refresh_job"]["status"] == "scheduled" and by_id["cache_refresh_job"]["lastRun"] is None
+    accepted = app_client.post("/api/v1/jobs/summary/trigger", headers=AUTH)
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["runId"]
     assert accepted.json()["status"] == "queued" and "no Dagster daemon" in accepted.json()["note"]
     run = queued_instance.get_run_by_id(run_id)
     assert run.status == dg.DagsterRunStatus.QUEUED and run.tags["analytics/requested_by"] == "api:inline-1"
+    assert run.job_name == "cache_refresh_job" and run.asset_selection == {dg.AssetKey("cache_summary")}
     assert app_client.get(f"/api/v1/runs/{run_id}", headers=AUTH).json()["status"] == "queued"
     assert _execute_like_the_daemon(queued_instance, run_id).status == dg.DagsterRunStatus.SUCCESS
     status = app_client.get(f"/api/v1/runs/{run_id}", headers=AUTH).json()
     assert status["status"] == "completed" and status["endedAt"] is not None
     after = {j["id"]: j for j in app_client.get("/api/v1/jobs", headers=AUTH).json()}
-    assert after["cache_summary_job"]["status"] == "completed" and after["cache_summary_job"]["runId"] == run_id
+    assert after["cache_refresh_job"]["status"] == "completed" and after["cache_refresh_job"]["runId"] == run_id
     metrics = app_client.get("/api/v1/jobs/metrics", headers=AUTH).json()
     assert metrics["successfulJobs"] == 1 and metrics["failedJobs"] == 0 and metrics["totalJobs"] == len(after)
 
@@ -73,13 +73,13 @@ def test_trigger_queues_a_run_that_the_worker_executes(jobs_client, queued_insta
 def test_trigger_refusals(jobs_client) -> None:
     app_client = jobs_client
     assert app_client.post("/api/v1/jobs/no_such_job/trigger", headers=AUTH).status_code == 404
-    assert app_client.post("/api/v1/jobs/cache_summary_job/trigger", headers={"X-API-Key": SITE_A_KEY}).status_code == 403
+    assert app_client.post("/api/v1/jobs/cache_refresh_job/trigger", headers={"X-API-Key": SITE_A_KEY}).status_code == 403
     missing = app_client.post("/api/v1/jobs/daily_stats_job/trigger", headers=AUTH)
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "partition_required"
     bad = app_client.post("/api/v1/jobs/daily_stats_job/trigger", json={"partition": "1999-01-01"}, headers=AUTH)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_partition"
     alias = app_client.post("/api/v1/jobs/top-items/trigger", headers=AUTH)
-    assert alias.status_code == 202 and alias.json()["job"] == "cache_top_items_job"
+    assert alias.status_code == 202 and alias.json()["job"] == "cache_refresh_job"
     ok = app_client.post("/api/v1/jobs/daily_stats_job/trigger", json={"partition": day(2).isoformat()}, headers=AUTH)
     assert ok.status_code == 202 and ok.json()["partition"] == day(2).isoformat()
     assert app_client.get("/api/v1/runs/not-a-run", headers=AUTH).status_code == 404

@@ -42,18 +42,19 @@ def trigger_job(
     key: ApiKey = Depends(require_api_key),
     access=Depends(dagster),
 ) -> dict:
-    """Needs a key for all websites. ``job_name`` is a Dagster job (``cache_top_items_job``) or a
-    cache job's id (``top-items``). The run is created in the instance and queued; nothing runs
+    """Needs a key for all websites. ``job_name`` is a Dagster job (``cache_refresh_job``) or a
+    cache entry family's id (``top-items``: a refresh run of just that asset). The run is created in the instance and queued; nothing runs
     in the API's process."""
     require_all_websites(key)
     if len(job_name) > 200:
         raise ApiError(404, "unknown_job", "no such job")
-    from analytics_pipeline.cache.definitions import job_name as cache_job_name
-    from analytics_pipeline.cache.warm import JOBS
+    from analytics_pipeline.cache.definitions import REFRESH_JOB_NAME, REFRESHED, asset_name
 
-    if job_name in JOBS:  # the cache jobs' own ids (user-growth, top-items, ...) name their Dagster job
-        job_name = cache_job_name(job_name)
-    run = access.submit(job_name, partition=partition, tags={"analytics/requested_by": f"api:{key.name}"})
+    assets = None
+    if job_name in REFRESHED:  # a cache entry family's id (user-growth, top-items, ...): refresh just it
+        assets, job_name = [asset_name(job_name)], REFRESH_JOB_NAME
+    run = access.submit(job_name, partition=partition, tags={"analytics/requested_by": f"api:{key.name}"},
+                        assets=assets)
     alive = access.daemon_alive()
     return {"runId": run.run_id, "job": job_name, "status": "queued", "partition": partition,
             "statusUrl": f"/api/v1/runs/{run.run_id}",
