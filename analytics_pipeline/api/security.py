@@ -168,15 +168,8 @@ def presented_key(request: Request) -> str | None:
     return request.query_params.get("key")
 
 
-<<<<<<< HEAD
 def authenticate(request: Request) -> ApiKey:
     """The request's valid key, without taking from its rate limit; 401 otherwise."""
-=======
-async def require_api_key(request: Request) -> ApiKey:
-    """FastAPI dependency: the request's valid key, rate-limited; 401 / 429 otherwise (async: it
-    never blocks, and saves every request a hop to the thread pool)."""
-    state = request.app.state
->>>>>>> issue-11
     presented = presented_key(request)
     if not presented:
         raise ApiError(401, "missing_api_key", "send an API key in the X-API-Key header",
@@ -197,8 +190,9 @@ def charge(request: Request, key: ApiKey, cost: float = 1.0, unit: str = "reques
                        headers={"Retry-After": str(retry)}, retry_after_seconds=retry)
 
 
-def require_api_key(request: Request) -> ApiKey:
-    """FastAPI dependency: the request's valid key, rate-limited; 401 / 403 / 429 otherwise."""
+async def require_api_key(request: Request) -> ApiKey:
+    """FastAPI dependency: the request's valid key, rate-limited; 401 / 403 / 429 otherwise
+    (async: it never blocks, and saves every request a hop to the thread pool)."""
     key = authenticate(request)
     if key.send_only:
         raise ApiError(403, "send_only_key", "this API key may only send events")
