@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import psycopg
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, _copy_field
@@ -32,13 +31,10 @@ from analytics_pipeline.warehouse import Warehouse
 LINE_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.DataError,
     psycopg.IntegrityError,
-    psycopg.InternalError,  # PL/pgSQL RAISE (P0001) in a trigger
+    psycopg.errors.RaiseException,  # a trigger's RAISE EXCEPTION (P0001)
     psycopg.errors.ProgramLimitExceeded,
     sqlite3.DataError,
-    sqlite3.IntegrityError,  # constraints, trigger RAISE(ABORT)
-    sa.exc.DataError,
-    sa.exc.IntegrityError,
-    sa.exc.InternalError,
+    sqlite3.IntegrityError,  # constraints, a trigger's RAISE(ABORT)
 )
 MAX_DB_REASON = 500
 
@@ -51,6 +47,11 @@ class LoadOutcome:
     loaded: int
     duplicates: int
     rejections: list[Rejection]  # the chunk's own plus the lines the database refused
+
+
+def is_line_error(error: BaseException) -> bool:
+    """Whether ``error`` (raw, or wrapped by SQLAlchemy) is about a row's values."""
+    return isinstance(getattr(error, "orig", None) or error, LINE_ERRORS)
 
 
 def database_reason(error: BaseException) -> str:
@@ -131,7 +132,9 @@ class _Loader:
         try:
             with self.conn.begin_nested():
                 return self._load(lo, hi), None
-        except LINE_ERRORS as error:
+        except Exception as error:
+            if not is_line_error(error):
+                raise
             return 0, error
 
     def _bisect(self, lo: int, hi: int, error: BaseException, refused: list[tuple[int, str]]) -> int:
