@@ -296,9 +296,10 @@ def _one_ingester_at_a_time(warehouse: Warehouse, log: Callable[[str], None]) ->
             try:
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_PG_INGEST_LOCK})")
                 conn.commit()
-            except sa.exc.DBAPIError as exc:
-                log(f"ingestion lock not released explicitly (its connection failed: "
-                    f"{str(exc.orig or exc).strip().splitlines()[:1]}); the server released it")
+            except (sa.exc.DBAPIError, sa.exc.InvalidRequestError) as exc:
+                conn.invalidate()
+                log(f"ingestion lock not released explicitly ({type(exc).__name__}: its connection "
+                    "failed); the server releases a dead session's lock itself")
 
 
 @contextmanager
