@@ -102,3 +102,26 @@ def default_timezone() -> str:
 def metrics_dir() -> Path:
     """``ANALYTICS_METRICS_DIR``: custom metric definition files (default ``metric_definitions/``)."""
     return Path(_env("ANALYTICS_METRICS_DIR", str(REPO_ROOT / "metric_definitions"))).absolute()
+
+
+def rejected_retention_days() -> int:
+    """``ANALYTICS_REJECTED_RETENTION_DAYS``: rejected lines are deleted after this many days."""
+    return int(_env("ANALYTICS_REJECTED_RETENTION_DAYS", "90"))
+
+
+def ledger_retention_days() -> int:
+    """``ANALYTICS_LEDGER_RETENTION_DAYS``: finished ingestion ledger rows (the content hashes
+    that recognise a re-dropped file) are deleted after this many days; never fewer than
+    ``ANALYTICS_RETENTION_DAYS``."""
+    return int(_env("ANALYTICS_LEDGER_RETENTION_DAYS", "400"))
+
+
+def alert_history_retention_days() -> int:
+    """``ANALYTICS_ALERT_HISTORY_RETENTION_DAYS``: alert history rows are deleted after this many days."""
+    return int(_env("ANALYTICS_ALERT_HISTORY_RETENTION_DAYS", "180"))
+
+
+def processed_retention_days() -> int:
+    """``ANALYTICS_PROCESSED_RETENTION_DAYS``: files in ``landing/processed/`` are deleted this
+    many days after they were processed."""
+    return int(_env("ANALYTICS_PROCESSED_RETENTION_DAYS", "30"))
