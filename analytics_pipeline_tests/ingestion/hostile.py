@@ -30,9 +30,9 @@ LARGE_EXAMPLES = 10_000
 START = date(2024, 1, 1)  # the tests' ANALYTICS_START_DATE
 
 
-def examples(small: int) -> int:
-    """``small`` in CI, :data:`LARGE_EXAMPLES` under the large profile."""
-    return LARGE_EXAMPLES if LARGE else small
+def examples(small: int, large: int = LARGE_EXAMPLES) -> int:
+    """``small`` in CI, ``large`` (default :data:`LARGE_EXAMPLES`) under the large profile."""
+    return large if LARGE else small
 
 
 CONTROL = st.sampled_from([chr(c) for c in (*range(0, 32), 127, 0x85, 0x2028, 0x2029, 0x202E, 0xFEFF)])

@@ -30,7 +30,8 @@ def _outcome(warehouse: Warehouse, name: str) -> tuple[set[str], list[tuple[int,
     return ids, [(r["line_number"], r["reason"]) for r in rejections(warehouse, name)]
 
 
-@settings(max_examples=examples(15), derandomize=True, database=None, deadline=None,
+# Each example ingests a file into both warehouses: the large profile runs 1,000 of them.
+@settings(max_examples=examples(15, 1_000), derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(lines=st.lists(jsonl_line(), min_size=1, max_size=10), bom=st.booleans(), crlf=st.booleans())
