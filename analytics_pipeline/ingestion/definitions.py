@@ -7,7 +7,7 @@ import time
 import dagster as dg
 
 from analytics_pipeline.ingestion.relaunch import MAX_LAUNCHES, LandingCursor, decide
-from analytics_pipeline.ingestion.run import UNUSABLE_REJECTED_SHARE, ingest_landing, pending_files
+from analytics_pipeline.ingestion.run import UNUSABLE_REJECTED_SHARE, ingest_landing, pending_file_stats
 from analytics_pipeline.orchestration import (
     OWNER,
     SINGLETON_TAG,
@@ -124,10 +124,10 @@ ingest_job = dg.define_asset_job(
     "how many times, and when.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineSettings):
-    files = pending_files(pipeline.landing_path)
+    files = pending_file_stats(pipeline.landing_path)
     if not files:
         return dg.SkipReason(f"no pending files in {pipeline.landing_path}")
-    fingerprint = json.dumps(sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files))
+    fingerprint = json.dumps(sorted((p.name, s.st_size, int(s.st_mtime)) for p, s in files))
     cursor = LandingCursor.loads(context.cursor)
     skip = skip_if_running(context.instance, ingest_job.name)
     if skip is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from multiprocessing import forkserver
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,13 +118,26 @@ class IngestResult:
 def pending_files(landing_dir: Path) -> list[Path]:
     """Event files directly in the landing directory, oldest first. Hidden files and ``.tmp`` /
     ``.part`` names are still being written (drop files by writing then renaming)."""
+    return [path for path, _ in pending_file_stats(landing_dir)]
+
+
+def pending_file_stats(landing_dir: Path) -> list[tuple[Path, os.stat_result]]:
+    """:func:`pending_files` with each file's ``stat``, taken once: a file moved away meanwhile
+    (by a running ingestion) is simply not listed."""
     if not landing_dir.is_dir():
         return []
-    files = [
-        p for p in landing_dir.iterdir()
-        if p.is_file() and not p.name.startswith(".") and file_kind(p) is not None
-    ]
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
+    found = []
+    for path in landing_dir.iterdir():
+        if path.name.startswith(".") or file_kind(path) is None:
+            continue
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if S_ISREG(stat.st_mode):
+            found.append((path, stat))
+    return sorted(found, key=lambda item: (item[1].st_mtime, item[0].name))
+
 
 
 def sha256_of(path: Path) -> str:
