@@ -108,7 +108,21 @@ def run_demo(args: argparse.Namespace) -> int:
     for path in _written_paths():
         print(f"       {path}")
     print("Open the UI on the same data: make dev")
+    _dashboard_step()
     return 0
+
+
+def _dashboard_step() -> None:
+    """A local API key for the dashboard (created once), and how to open it."""
+    from analytics_pipeline.api.config import ApiConfig
+    from analytics_pipeline.api.security import ensure_local_keys_file
+
+    keys_file = ApiConfig.from_env().keys_file
+    key, created = ensure_local_keys_file(keys_file)
+    print(f"Dashboard and API: make serve, then open http://127.0.0.1:8000/?key={key}" if key else
+          "Dashboard and API: make serve, then open http://127.0.0.1:8000/ with a key from the keys file")
+    print(f"  API keys: {keys_file} ({'created with a random key' if created else 'existing'}); "
+          "the page keeps the key in the browser tab, API docs at http://127.0.0.1:8000/docs")
 
 
 def _extra_steps():
@@ -117,17 +131,18 @@ def _extra_steps():
 
 
 def _cache_step(defs, instance, run_job, first: date, last: date) -> None:
-    """Warm every dashboard entry through the cache jobs, then show the summary entries."""
-    from analytics_pipeline.cache.definitions import job_name
-    from analytics_pipeline.cache.warm import JOBS
+    """Warm every dashboard entry in one run of the cache refresh job (as its sensor does), and
+    the performance-metrics entry as its sensor does (without a run); show the summary entries."""
+    from analytics_pipeline.cache.definitions import REFRESH_JOB_NAME
+    from analytics_pipeline.cache.warm import warm_job
     from analytics_pipeline.resources import default_resources
 
-    jobs = [job_name(job_id) for job_id in JOBS if job_id != "cache-cleanup"]
-    for name in jobs:
-        run_job(name)
-    cache = default_resources()["cache"].get()
+    run_job(REFRESH_JOB_NAME)
+    resources = default_resources()
+    cache = resources["cache"].get()
+    warm_job("performance-metrics", resources["warehouse"].get(), cache)
     keys = cache.keys("analytics:*")
-    print(f"4. cache ({cache.kind}): {len(keys)} entries warmed by {len(jobs)} jobs; e.g.")
+    print(f"4. cache ({cache.kind}): {len(keys)} entries warmed by one {REFRESH_JOB_NAME} run; e.g.")
     for key in cache.keys("analytics:summary:*")[:3]:
         print(f"   {key} = {cache.get(key)[:110]}")
 

@@ -45,6 +45,7 @@ from analytics_pipeline.ingestion.readers import (
     iter_jsonl_blocks,
 )
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline.websites import FrozenLocalDays, current_websites
 
 PROCESSED_DIR = "processed"
 # One chunk is one transaction. SQLite pays per transaction for rewriting the index pages it
@@ -257,6 +258,9 @@ def ingest_landing(
                 workers = max(1, (os.cpu_count() or 1) - 1) if pending_bytes >= PARALLEL_MIN_BYTES else 0
             preparer = _Preparer(workers)
             frozen = frozenset(str(Warehouse.to_date(r["day"])) for r in warehouse.query("select_retention_dropped_days"))
+            websites = current_websites()
+            if frozen and not websites.all_utc:
+                frozen = FrozenLocalDays.of(websites, frozen)
             for path in files:
                 file_result = _ingest_file(warehouse, path, landing_dir, preparer, clock, chunk_lines,
                                            result, log, frozen, start, check_lock)
