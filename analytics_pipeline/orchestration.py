@@ -10,6 +10,7 @@ from typing import Any, Iterator
 import dagster as dg
 
 from analytics_pipeline import settings
+from analytics_pipeline.safe_text import markdown_cell
 
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
@@ -137,19 +138,15 @@ def _has_partition(job, partition_key: str | None) -> bool:
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Iterable[str] | None = None, limit: int = 20) -> str:
-    """A Markdown table of the first ``limit`` rows, for materialization previews."""
+    """A Markdown table of the first ``limit`` rows, for materialization previews. Any text
+    renders as itself: control characters are shown as symbols, Markdown and HTML syntax is
+    escaped, so every row has exactly one cell per column (see :mod:`safe_text`)."""
     rows = list(rows)[:limit]
     if not rows:
         return "_no rows_"
     cols = list(columns) if columns is not None else list(rows[0].keys())
-
-    def cell(value: Any) -> str:
-        text = "" if value is None else str(value)
-        text = text.replace("|", "\\|").replace("\n", " ")
-        return text if len(text) <= 80 else text[:77] + "..."
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
+    lines = ["| " + " | ".join(markdown_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(markdown_cell(r.get(c)) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
 
 

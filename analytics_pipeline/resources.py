@@ -52,6 +52,10 @@ class PipelineSettings(dg.ConfigurableResource):
     retention_batch_size: int = 1000
     session_timeout_minutes: int = 30
     start_date: str = "2024-01-01"
+    rejected_retention_days: int = 90
+    ledger_retention_days: int = 400
+    alert_history_retention_days: int = 180
+    processed_retention_days: int = 30
 
     @property
     def landing_path(self) -> Path:
@@ -84,5 +88,9 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             retention_batch_size=settings.retention_batch_size(),
             session_timeout_minutes=settings.session_timeout_minutes(),
             start_date=settings.start_date().isoformat(),
+            rejected_retention_days=settings.rejected_retention_days(),
+            ledger_retention_days=settings.ledger_retention_days(),
+            alert_history_retention_days=settings.alert_history_retention_days(),
+            processed_retention_days=settings.processed_retention_days(),
         ),
     }

@@ -114,3 +114,26 @@ def celery_broker_url() -> str:
     """``ANALYTICS_CELERY_BROKER_URL``: the broker of the Celery executor and its workers
     (default ``pyamqp://guest@localhost:5672//``)."""
     return _env("ANALYTICS_CELERY_BROKER_URL", "pyamqp://guest@localhost:5672//")
+
+
+def rejected_retention_days() -> int:
+    """``ANALYTICS_REJECTED_RETENTION_DAYS``: rejected lines are deleted after this many days."""
+    return int(_env("ANALYTICS_REJECTED_RETENTION_DAYS", "90"))
+
+
+def ledger_retention_days() -> int:
+    """``ANALYTICS_LEDGER_RETENTION_DAYS``: finished ingestion ledger rows (the content hashes
+    that recognise a re-dropped file) are deleted after this many days; never fewer than
+    ``ANALYTICS_RETENTION_DAYS``."""
+    return int(_env("ANALYTICS_LEDGER_RETENTION_DAYS", "400"))
+
+
+def alert_history_retention_days() -> int:
+    """``ANALYTICS_ALERT_HISTORY_RETENTION_DAYS``: alert history rows are deleted after this many days."""
+    return int(_env("ANALYTICS_ALERT_HISTORY_RETENTION_DAYS", "180"))
+
+
+def processed_retention_days() -> int:
+    """``ANALYTICS_PROCESSED_RETENTION_DAYS``: files in ``landing/processed/`` are deleted this
+    many days after they were processed."""
+    return int(_env("ANALYTICS_PROCESSED_RETENTION_DAYS", "30"))

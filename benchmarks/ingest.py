@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/ingest.py                 # 1,000,000 events, SQLite and PostgreSQL
     .venv/bin/python benchmarks/ingest.py --events 100000 --backends sqlite
+    .venv/bin/python benchmarks/ingest.py --quick         # 200,000 events (under a minute)
 
 For each backend, on a fresh empty database each time:
 
@@ -331,7 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measure", choices=["pipeline", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--landing", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="200,000 events: a check that runs in under a minute")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.events = 200_000
     if args.measure:
         return child_main(args)
 

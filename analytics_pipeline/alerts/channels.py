@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from analytics_pipeline.safe_text import slack_text, visible
+
 
 class ChannelError(Exception):
     """A notification could not be delivered (server refused, unreachable, not configured)."""
@@ -43,12 +45,15 @@ class Notification:
         return f"[analytics {self.severity}] {self.title}"
 
     def plain_text(self) -> str:
-        lines = [self.title, "", self.text]
+        """The message as plain text. Titles and fields may hold event text (website ids, event
+        names): their control characters are shown as symbols so that no value can add lines
+        or reorder what follows; the message's own line breaks and tabs stay."""
+        lines = [visible(self.title), "", visible(self.text, keep="\n\t")]
         if self.fields:
             lines.append("")
-            lines += [f"{key}: {value}" for key, value in self.fields.items()]
+            lines += [f"{visible(str(key))}: {visible(str(value))}" for key, value in self.fields.items()]
         if self.link:
-            lines += ["", f"Open in Dagster: {self.link}"]
+            lines += ["", f"Open in Dagster: {visible(self.link)}"]
         return "\n".join(lines) + "\n"
 
 
@@ -63,6 +68,18 @@ class EmailChannel:
         self.recipients = tuple(r.strip() for r in recipients if r.strip())
         self.timeout = timeout
 
+    def message(self, notification: Notification, to: tuple[str, ...]) -> EmailMessage:
+        """The e-mail for ``notification``. The subject shows control characters as symbols (a
+        line break in an event name must never start a header of its own)."""
+        # Lines up to 200 characters: the default of 78 folds a subject starting with "[" right
+        # after "Subject:", which some clients show with a leading blank.
+        message = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=200))
+        message["From"] = self.sender
+        message["To"] = ", ".join(to)
+        message["Subject"] = visible(notification.subject)
+        message.set_content(notification.plain_text())
+        return message
+
     def send(self, notification: Notification, recipients: tuple[str, ...] | None = None) -> None:
         to = recipients or self.recipients
         if not self.smtp_url:
@@ -72,13 +89,7 @@ class EmailChannel:
         url = urlsplit(self.smtp_url)
         if url.scheme not in ("smtp", "smtps") or not url.hostname:
             raise NotConfigured(f"SMTP URL must look like smtp://host:port, got scheme {url.scheme!r}")
-        # Lines up to 200 characters: the default of 78 folds a subject starting with "[" right
-        # after "Subject:", which some clients show with a leading blank.
-        message = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=200))
-        message["From"] = self.sender
-        message["To"] = ", ".join(to)
-        message["Subject"] = notification.subject
-        message.set_content(notification.plain_text())
+        message = self.message(notification, to)
         starttls = parse_qs(url.query).get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
         try:
             if url.scheme == "smtps":
@@ -105,9 +116,13 @@ class WebhookChannel:
 
     @staticmethod
     def payload(notification: Notification) -> dict[str, object]:
-        text = f"*{notification.subject}*\n{notification.text}"
+        """The JSON body. ``text`` is what chat services display: ``&``, ``<``, ``>`` escaped as
+        they require and control characters shown as symbols, so event text never becomes a
+        link, a mention or extra lines; every other field carries the values verbatim."""
+        text = f"*{slack_text(visible(notification.subject))}*\n{slack_text(visible(notification.text, keep=chr(10)))}"
         if notification.fields:
-            text += "\n" + "\n".join(f"{k}: {v}" for k, v in notification.fields.items())
+            text += "\n" + "\n".join(f"{slack_text(visible(str(k)))}: {slack_text(visible(str(v)))}"
+                                      for k, v in notification.fields.items())
         if notification.link:
             text += f"\nOpen in Dagster: {notification.link}"
         return {

@@ -72,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
           f"{len(days)} day(s) and {sessions:,} sessions (last activity before {summary['sessions_before']})")
     for kept in summary["days_kept"]:
         print(f"  kept {kept['day']} ({kept['events']:,} events): " + "; ".join(kept["reasons"]))
+    kept = summary["housekeeping"]
+    key = "to_delete" if summary["dry_run"] else "deleted"
+    print(f"housekeeping {verb} {kept[f'rejected_events_{key}']:,} rejected line(s), "
+          f"{kept[f'ledger_files_{key}']:,} ledger file row(s), {kept[f'alert_history_{key}']:,} alert "
+          f"history row(s), {kept[f'processed_files_{key}']:,} processed landing file(s)")
     print(f"oldest remaining day: {summary['oldest_remaining_day'] or 'none'}; "
           f"{summary['seconds']:.2f}s; run {result.run_id}")
     if not summary["dry_run"]:

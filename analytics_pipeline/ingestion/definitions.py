@@ -2,10 +2,12 @@
 
 import hashlib
 import json
+import time
 
 import dagster as dg
 
-from analytics_pipeline.ingestion.run import ingest_landing, pending_files
+from analytics_pipeline.ingestion.relaunch import MAX_LAUNCHES, LandingCursor, decide
+from analytics_pipeline.ingestion.run import UNUSABLE_REJECTED_SHARE, ingest_landing, pending_file_stats
 from analytics_pipeline.orchestration import (
     OWNER,
     SINGLETON_TAG,
@@ -46,12 +48,20 @@ EVENTS_SCHEMA = dg.TableSchema(
         "rejected_events with its reason; processed files move to landing/processed/."
     ),
     metadata={"dagster/column_schema": EVENTS_SCHEMA, "dagster/table_name": "events"},
+    check_specs=[dg.AssetCheckSpec(
+        "landing_files_usable", asset="raw_events",
+        description=(f"Fails naming every file of this ingestion that was unusable: a CSV header "
+                     f"lacking a required column, or more than {UNUSABLE_REJECTED_SHARE:.0%} of its "
+                     "non-blank lines rejected. Such a file is finished and moved like any other "
+                     "(never retried); the ledger keeps the reason."),
+    )],
 )
 def raw_events(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, pipeline: PipelineSettings
 ) -> dg.MaterializeResult:
     """Ingest every pending landing file."""
-    result = ingest_landing(warehouse.get(), pipeline.landing_path, log=context.log.info)
+    result = ingest_landing(warehouse.get(), pipeline.landing_path, log=context.log.info,
+                            start_date=pipeline.first_day)
     context.log.info(
         f"ingested {len(result.files)} file(s): {result.lines} lines, {result.loaded} loaded, "
         f"{result.duplicates} duplicates, {result.rejected} rejected in {result.seconds:.2f}s"
@@ -63,10 +73,24 @@ def raw_events(
          "duplicates": f.duplicates, "rejected": f.rejected}
         for f in result.files
     ]
+    problems = [{"file": f.name, "problem": f.problem} for f in result.problems]
+    for item in problems:
+        context.log.error(f"unusable landing file {item['file']}: {item['problem']}")
+    check = dg.AssetCheckResult(
+        check_name="landing_files_usable",
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=("; ".join(f"{p['file']}: {p['problem']}" for p in problems)[:2000] if problems
+                     else f"all {len(result.files)} file(s) usable"),
+        metadata={"unusable_files": len(problems), "files": len(result.files),
+                  "unusable_preview": dg.MetadataValue.md(markdown_table(problems))},
+    )
     return dg.MaterializeResult(
+        check_results=[check],
         metadata={
             "dagster/row_count": result.loaded,
             "files": len(result.files),
+            "unusable_files": len(problems),
             "lines": result.lines,
             "loaded": result.loaded,
             "duplicates": result.duplicates,
@@ -94,25 +118,46 @@ ingest_job = dg.define_asset_job(
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Launches ingest_job when event files appear in the landing directory; never "
-    "while an ingestion run is still going. Cursor: the file set last launched for.",
+    "while an ingestion run is still going. When a run ends and the same files are still "
+    f"pending (it failed), launches them again after 1, 2, 4, 8, 16 minutes, then gives up "
+    f"after {MAX_LAUNCHES} launches and says so here. Cursor: the file set last launched for, "
+    "how many times, and when.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, pipeline: PipelineSettings):
-    files = pending_files(pipeline.landing_path)
+    files = pending_file_stats(pipeline.landing_path)
     if not files:
         return dg.SkipReason(f"no pending files in {pipeline.landing_path}")
-    fingerprint = json.dumps(sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in files))
-    if fingerprint == context.cursor:
-        return dg.SkipReason(
-            f"{len(files)} file(s) still pending were already launched for; waiting for new files"
-        )
+    fingerprint = json.dumps(sorted((p.name, s.st_size, int(s.st_mtime)) for p, s in files))
+    cursor = LandingCursor.loads(context.cursor)
     skip = skip_if_running(context.instance, ingest_job.name)
     if skip is not None:
         return skip
-    context.update_cursor(fingerprint)
+    records = context.instance.get_run_records(dg.RunsFilter(job_name=ingest_job.name), limit=1)
+    last = records[0] if records else None
+    ended = last.end_time if last is not None else None
+    now = time.time()
+    decision = decide(cursor, fingerprint, ended, now)
+    last_run = (f"last run {last.dagster_run.run_id[:8]} ended {last.dagster_run.status.value.lower()}"
+                if last is not None else "no run recorded")
+    if decision.action == "give_up":
+        return dg.SkipReason(
+            f"gave up: {len(files)} file(s) are still pending after {cursor.launches} launches "
+            f"({last_run}); fix the cause in that run's log, then drop a new file or reset this "
+            "sensor's cursor to try again"
+        )
+    if decision.action == "wait":
+        return dg.SkipReason(
+            f"{len(files)} file(s) still pending were already launched for ({cursor.launches} of "
+            f"{MAX_LAUNCHES} launches; {last_run}); launching again in {decision.seconds_left:.0f}s"
+        )
+    launches = cursor.launches + 1 if fingerprint == cursor.fingerprint else 1
+    context.update_cursor(LandingCursor(fingerprint, launches, now).dumps())
+    digest = hashlib.sha1(fingerprint.encode()).hexdigest()[:16]
     return dg.RunRequest(
-        run_key="landing:" + hashlib.sha1(fingerprint.encode()).hexdigest()[:16],
+        # A relaunch needs a run key of its own: Dagster drops a request whose key it has seen.
+        run_key=f"landing:{digest}" + (f":{launches}" if launches > 1 else ""),
         tags={SINGLETON_TAG: ingest_job.name, "analytics/trigger": "landing_sensor",
-              "analytics/files": str(len(files))},
+              "analytics/files": str(len(files)), "analytics/launch": str(launches)},
     )
 
 

@@ -4,23 +4,68 @@ PostgreSQL: one COPY claims the chunk's event ids in ``event_keys`` and a second
 the rows into their day partitions; when some id is already stored, the chunk instead goes
 through a temporary stage and one INSERT that claims what it can. SQLite: one large
 ``executemany`` of ``INSERT OR IGNORE``.
+
+A line whose values the database refuses although validation passed them (a constraint or
+trigger of the database's own, a value one backend cannot store) does not fail its chunk: the
+chunk is bisected inside its transaction (savepoints) down to the lines that fail, those lines
+are rejected with the database's own message, and every other line loads. Errors that are not
+about a line's values (connection lost, disk full, a missing table) still fail the run.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import psycopg
 from sqlalchemy.engine import Connection
 
-from analytics_pipeline.ingestion.prepare import PreparedChunk, _copy_field
+from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, _copy_field
 from analytics_pipeline.warehouse import Warehouse
+
+# Errors a row's own values can cause. Anything else (psycopg/sqlite3 OperationalError:
+# connection lost, database locked, disk full; ProgrammingError: schema missing) is not
+# isolated to lines and fails the run, so nothing is rejected for the database's fault.
+LINE_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.errors.RaiseException,  # a trigger's RAISE EXCEPTION (P0001)
+    psycopg.errors.ProgramLimitExceeded,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,  # constraints, a trigger's RAISE(ABORT)
+)
+MAX_DB_REASON = 500
+
+RawLines = Callable[[list[int]], dict[int, str]]
+
+
+@dataclass
+class LoadOutcome:
+    batch_id: int
+    loaded: int
+    duplicates: int
+    rejections: list[Rejection]  # the chunk's own plus the lines the database refused
+
+
+def is_line_error(error: BaseException) -> bool:
+    """Whether ``error`` (raw, or wrapped by SQLAlchemy) is about a row's values."""
+    return isinstance(getattr(error, "orig", None) or error, LINE_ERRORS)
+
+
+def database_reason(error: BaseException) -> str:
+    """The database's own message for a refused line, on one line."""
+    orig = getattr(error, "orig", None) or error
+    message = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    reason = f"the database refused this line: {message}"
+    return reason if len(reason) <= MAX_DB_REASON else reason[:MAX_DB_REASON - 3] + "..."
 
 
 def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, file_id: int,
-               source_file: str) -> tuple[int, int, int]:
-    """Write ``chunk``'s rows, rejections and ledger progress inside ``conn``'s transaction;
-    returns ``(batch_id, loaded, duplicates)``."""
+               source_file: str, raw_lines: RawLines | None = None) -> LoadOutcome:
+    """Write ``chunk``'s rows, rejections and ledger progress inside ``conn``'s transaction.
+    ``raw_lines(line_numbers)`` gives the raw text of lines the database refused."""
     now = datetime.now(timezone.utc)
     batch_id = conn.execute(
         warehouse.sql("insert_ingest_batch"),
@@ -29,66 +74,130 @@ def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, fil
     ).scalar_one()
 
     loaded = 0
-    if chunk.accepted:
-        if warehouse.is_postgres:
-            loaded = _load_postgres(warehouse, conn, chunk, batch_id, source_file, now)
-        else:
-            loaded = _load_sqlite(warehouse, conn, chunk, batch_id, source_file, now)
-    duplicates = chunk.accepted - loaded
+    refused: list[tuple[int, str]] = []  # (row index, reason)
+    rows = len(chunk.row_lines) if chunk.row_lines else (
+        chunk.copy_data.count(b"\n") if warehouse.is_postgres else len(chunk.rows))
+    if rows:
+        loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now).load_isolating(rows, refused)
+    rejections = list(chunk.rejections)
+    if refused:
+        lines = [chunk.row_lines[index] for index, _ in refused]
+        raw = raw_lines(lines) if raw_lines is not None else {}
+        rejections += [(line, raw.get(line, ""), reason) for line, (_, reason) in zip(lines, refused)]
+        rejections.sort(key=lambda r: r[0])
+    duplicates = chunk.accepted - loaded - len(refused)
 
-    if chunk.rejections:
+    if rejections:
         rejected_at = warehouse.ts(now)
         conn.execute(
             warehouse.sql("insert_rejected_event"),
             [
                 {"source_file": source_file, "line_number": line, "raw": raw, "reason": reason,
                  "rejected_at": rejected_at}
-                for line, raw, reason in chunk.rejections
+                for line, raw, reason in rejections
             ],
         )
     conn.execute(warehouse.sql("update_ingest_batch_loaded"), {"loaded": loaded, "batch_id": batch_id})
     conn.execute(
         warehouse.sql("advance_ingest_file"),
         {"last_line": chunk.last_line, "lines": chunk.lines, "loaded": loaded,
-         "duplicates": duplicates, "rejected": len(chunk.rejections), "file_id": file_id},
+         "duplicates": duplicates, "rejected": len(rejections), "file_id": file_id},
     )
-    return batch_id, loaded, duplicates
+    return LoadOutcome(batch_id, loaded, duplicates, rejections)
 
 
-def _load_sqlite(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, batch_id: int,
-                 source_file: str, now: datetime) -> int:
-    tail = (warehouse.ts(now), source_file, batch_id)
-    cursor = conn.connection.driver_connection.cursor()
-    try:
-        cursor.executemany(warehouse.sql_text("insert_events"), [row + tail for row in chunk.rows])
-        return cursor.rowcount
-    finally:
-        cursor.close()
+class _Loader:
+    """Loads rows ``[lo, hi)`` of one chunk; on a line error, bisects inside savepoints."""
 
+    def __init__(self, warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, batch_id: int,
+                 source_file: str, now: datetime) -> None:
+        self.warehouse = warehouse
+        self.conn = conn
+        self.chunk = chunk
+        self.batch_id = batch_id
+        self.source_file = source_file
+        self.now = now
+        self._copy_lines: list[bytes] | None = None
+        self._key_lines: list[bytes] | None = None
+        self.rows = 0
 
-def _load_postgres(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, batch_id: int,
-                   source_file: str, now: datetime) -> int:
-    for day in sorted(chunk.days):
-        conn.execute(warehouse.sql("ensure_event_partition"), {"day": day})
-    # Each COPY line gets the batch's columns: lines hold no raw newline (COPY escapes it), so
-    # one bytes.replace does it without touching the rows in Python.
-    tail = "\t".join(("", now.strftime("%Y-%m-%d %H:%M:%S.%f+00"), _copy_field(source_file), str(batch_id)))
-    data = chunk.copy_data.replace(b"\n", tail.encode("utf-8") + b"\n")
-    rows = chunk.copy_data.count(b"\n")
-    raw = conn.connection.driver_connection
-    try:
-        # Fast path: claim every key of the chunk with one COPY, then COPY the rows straight
-        # into their day partitions. A key already stored aborts the claim (savepoint).
-        with raw.transaction(), raw.cursor() as cursor:
-            with cursor.copy(warehouse.sql_text("copy_event_keys")) as copy:
-                copy.write(chunk.key_data)
-            with cursor.copy(warehouse.sql_text("copy_events")) as copy:
-                copy.write(data)
-        return rows
-    except psycopg.errors.UniqueViolation:
-        pass
-    # Slow path: some event ids are already stored; only the keys claimed now are loaded.
-    conn.execute(warehouse.sql("create_event_stage"))
-    with raw.cursor() as cursor, cursor.copy(warehouse.sql_text("copy_event_stage")) as copy:
-        copy.write(data)
-    return conn.execute(warehouse.sql("merge_stage_into_events")).rowcount
+    def load_isolating(self, rows: int, refused: list[tuple[int, str]]) -> int:
+        self.rows = rows
+        loaded, error = self._attempt(0, rows)
+        if error is None:
+            return loaded
+        return self._bisect(0, rows, error, refused)
+
+    def _attempt(self, lo: int, hi: int) -> tuple[int, BaseException | None]:
+        try:
+            with self.conn.begin_nested():
+                return self._load(lo, hi), None
+        except Exception as error:
+            if not is_line_error(error):
+                raise
+            return 0, error
+
+    def _bisect(self, lo: int, hi: int, error: BaseException, refused: list[tuple[int, str]]) -> int:
+        if hi - lo == 1:
+            refused.append((lo, database_reason(error)))
+            return 0
+        mid = (lo + hi) // 2
+        loaded = 0
+        for a, b in ((lo, mid), (mid, hi)):
+            part, part_error = self._attempt(a, b)
+            loaded += part if part_error is None else self._bisect(a, b, part_error, refused)
+        return loaded
+
+    def _load(self, lo: int, hi: int) -> int:
+        if self.warehouse.is_postgres:
+            return self._load_postgres(lo, hi)
+        return self._load_sqlite(self.chunk.rows[lo:hi])
+
+    def _load_sqlite(self, rows: list) -> int:
+        tail = (self.warehouse.ts(self.now), self.source_file, self.batch_id)
+        cursor = self.conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(self.warehouse.sql_text("insert_events"), [row + tail for row in rows])
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def _load_postgres(self, lo: int, hi: int) -> int:
+        chunk, warehouse = self.chunk, self.warehouse
+        if lo == 0 and hi == self.rows:
+            copy_data, key_data, days = chunk.copy_data, chunk.key_data, chunk.days
+        else:
+            if self._copy_lines is None:
+                self._copy_lines = chunk.copy_data.split(b"\n")[:-1]
+                self._key_lines = chunk.key_data.split(b"\n")[:-1]
+            keys = self._key_lines[lo:hi]  # type: ignore[index]
+            copy_data = b"\n".join(self._copy_lines[lo:hi]) + b"\n"
+            key_data = b"\n".join(keys) + b"\n"
+            days = {key.rsplit(b"\t", 1)[1][:10].decode() for key in keys}
+        for day in sorted(days):
+            self.conn.execute(warehouse.sql("ensure_event_partition"), {"day": day})
+        # Each COPY line gets the batch's columns: lines hold no raw newline (COPY escapes it),
+        # so one bytes.replace does it without touching the rows in Python.
+        tail = "\t".join(("", self.now.strftime("%Y-%m-%d %H:%M:%S.%f+00"), _copy_field(self.source_file),
+                          str(self.batch_id)))
+        data = copy_data.replace(b"\n", tail.encode("utf-8") + b"\n")
+        rows = copy_data.count(b"\n")
+        raw = self.conn.connection.driver_connection
+        try:
+            # Fast path: claim every key with one COPY, then COPY the rows straight into their
+            # day partitions. A key already stored aborts the claim (savepoint).
+            with raw.transaction(), raw.cursor() as cursor:
+                with cursor.copy(warehouse.sql_text("copy_event_keys")) as copy:
+                    copy.write(key_data)
+                with cursor.copy(warehouse.sql_text("copy_events")) as copy:
+                    copy.write(data)
+            return rows
+        except psycopg.errors.UniqueViolation:
+            pass
+        # Slow path: some event ids are already stored; only the keys claimed now are loaded.
+        self.conn.execute(warehouse.sql("create_event_stage"))
+        # Rows staged by an earlier part of a bisected chunk are already claimed: the merge
+        # skips them (ON CONFLICT DO NOTHING), so the stage needs no emptying in between.
+        with raw.cursor() as cursor, cursor.copy(warehouse.sql_text("copy_event_stage")) as copy:
+            copy.write(data)
+        return self.conn.execute(warehouse.sql("merge_stage_into_events")).rowcount

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -21,10 +21,16 @@ from analytics_pipeline.ingestion.validate import (
     fast_event_row,
     future_limit_text,
     redact_raw,
+    start_floor_text,
     validate_event,
 )
 
 Rejection = tuple[int, str, str]  # line_number, raw, reason
+
+# Columns every CSV header must name: without one of them no line of the file can be valid
+# (event_name and url_path are required only for one event type each).
+REQUIRED_CSV_COLUMNS = ("event_id", "website_id", "session_id", "visitor_id", "event_type", "occurred_at")
+_BOM = b"\xef\xbb\xbf"
 
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -39,6 +45,7 @@ class PreparedChunk:
     copy_data: bytes = b""  # postgresql: COPY text of EVENT_COLUMNS, in-chunk duplicates dropped
     key_data: bytes = b""  # postgresql: COPY text of (event_id, occurred_at) of the same rows
     rejections: list[Rejection] = field(default_factory=list)
+    row_lines: list[int] = field(default_factory=list)  # line number of each accepted row, in order
     days: set[str] = field(default_factory=set)  # UTC days of the rows (partitions to ensure)
     day_counts: dict[str, int] = field(default_factory=dict)  # rows per UTC day
 
@@ -51,6 +58,27 @@ def _csv_raw(cells: list[str]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(cells)
     return out.getvalue().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def raw_text(kind: str, payload: Any) -> str:
+    """A rejected record as stored in ``rejected_events.raw`` (redacted, cut at 64 KiB)."""
+    if kind == "csv":
+        raw = "" if payload[:1] == [CSV_ERROR] else _csv_raw(payload)
+    else:
+        raw = payload.decode("utf-8", "replace").rstrip("\r\n")
+    return redact_raw(raw)
+
+
+def csv_header_problem(header: list[str]) -> str | None:
+    """The one reason every line of a CSV file is rejected when its header lacks a required
+    column, naming the missing columns and the header found; ``None`` for a usable header."""
+    missing = [name for name in REQUIRED_CSV_COLUMNS if name not in header]
+    if not missing:
+        return None
+    found = ",".join(header)
+    if len(found) > 200:
+        found = found[:197] + "..."
+    return (f"CSV header lacks required column(s) {', '.join(missing)}; header found: {found!r}")
 
 
 def _csv_object(header: list[str], cells: list[str]) -> dict[str, Any] | str:
@@ -82,8 +110,10 @@ def prepare_chunk(
     now: datetime,
     dialect: str,
     frozen_days: frozenset[str] = frozenset(),
+    start: date | None = None,
 ) -> PreparedChunk:
-    """Validate ``records`` (see :mod:`readers`) as of ``now``.
+    """Validate ``records`` (see :mod:`readers`) as of ``now``; ``occurred_at`` before ``start``
+    (``ANALYTICS_START_DATE``) is rejected. A UTF-8 byte-order mark opening line 1 is ignored.
 
     A later line repeating an ``event_id`` of the chunk is dropped here (first one wins; it
     counts as a duplicate when loaded). For PostgreSQL the accepted rows become ``copy_data``
@@ -91,6 +121,9 @@ def prepare_chunk(
     chunk = PreparedChunk(first_line=records[0][0], last_line=records[-1][0], lines=len(records))
     rows = chunk.rows
     rejections = chunk.rejections
+    row_lines = chunk.row_lines
+    header_problem = csv_header_problem(header or []) if kind == "csv" else None
+    floor = start_floor_text(start)
     day_counts = chunk.day_counts
     postgres = dialect == "postgresql"
     copy_lines: list[str] = []
@@ -103,6 +136,11 @@ def prepare_chunk(
     jsonl = kind == "jsonl"
     for line_number, payload in records:
         if jsonl:
+            if line_number == 1 and payload.startswith(_BOM):
+                payload = payload[3:]
+                if not payload.strip():
+                    chunk.lines -= 1  # a line holding only the byte-order mark is blank
+                    continue
             try:
                 obj: Any = loads(payload)
             except decode_error as exc:
@@ -116,6 +154,9 @@ def prepare_chunk(
             # An escaped NUL needs validate_event's reason (text columns cannot store it).
             unusual = b"\\u0000" in payload
         else:
+            if header_problem is not None:
+                rejections.append((line_number, raw_text(kind, payload), header_problem))
+                continue
             obj = _csv_object(header or [], payload)
             if isinstance(obj, str):
                 raw = "" if payload[:1] == [CSV_ERROR] else _csv_raw(payload)
@@ -125,13 +166,12 @@ def prepare_chunk(
             unusual = any("\x00" in cell for cell in payload)
         result = None
         if limit is not None and not unusual:
-            result = fast_event_row(obj, limit, "\\N") if plain else fast_event_row(obj, limit)
+            result = fast_event_row(obj, limit, "\\N", floor) if plain else fast_event_row(obj, limit, None, floor)
         if result is None:
             plain = False
-            result = validate_event(obj, now)
+            result = validate_event(obj, now, start)
             if isinstance(result, str):
-                raw = payload.decode("utf-8", "replace").rstrip("\r\n") if jsonl else _csv_raw(payload)
-                rejections.append((line_number, redact_raw(raw), result))
+                rejections.append((line_number, raw_text(kind, payload), result))
                 continue
         timestamp = result[8]
         day = timestamp[:10]
@@ -139,8 +179,7 @@ def prepare_chunk(
         frozen = (day if day in frozen_days else None) if isinstance(frozen_days, frozenset) else (
             frozen_days.local_day(result[1], day, timestamp) if frozen_days else None)
         if frozen is not None:
-            raw = payload.decode("utf-8", "replace").rstrip("\r\n") if jsonl else _csv_raw(payload)
-            rejections.append((line_number, redact_raw(raw),
+            rejections.append((line_number, raw_text(kind, payload),
                                f"occurred_at falls on {frozen}, a day whose raw events retention has deleted "
                                "(its statistics are final)"))
             continue
@@ -148,6 +187,7 @@ def prepare_chunk(
         if event_id in seen:
             continue
         seen.add(event_id)
+        row_lines.append(line_number)
         day_counts[day] = day_counts.get(day, 0) + 1
         if postgres:
             if plain:
@@ -169,7 +209,7 @@ def prepare_chunk(
 
 
 def prepare_block(first_line: int, data: bytes, now: datetime, dialect: str,
-                  frozen_days: frozenset[str] = frozenset()) -> PreparedChunk:
+                  frozen_days: frozenset[str] = frozenset(), start: date | None = None) -> PreparedChunk:
     """:func:`prepare_chunk` of a JSONL block from :func:`readers.iter_jsonl_blocks`: the lines
     are split here, in the worker, rather than in the loading process."""
-    return prepare_chunk("jsonl", None, lines_of_block(first_line, data), now, dialect, frozen_days)
+    return prepare_chunk("jsonl", None, lines_of_block(first_line, data), now, dialect, frozen_days, start)

@@ -5,6 +5,8 @@ delete data. Its figures are the op's output metadata, and an observation on ``r
 records each run in the asset's history.
 """
 
+from datetime import datetime, timezone
+
 import dagster as dg
 
 from analytics_pipeline.orchestration import (
@@ -13,6 +15,7 @@ from analytics_pipeline.orchestration import (
     non_overlapping_schedule,
 )
 from analytics_pipeline.resources import PipelineSettings, WarehouseResource
+from analytics_pipeline.retention.housekeeping import HousekeepingPolicy, HousekeepingResult, purge_operational
 from analytics_pipeline.retention.plan import GRAINS, STATS_ASSET
 from analytics_pipeline.retention.run import DEFAULT_PAUSE_SECONDS, RetentionResult, run_retention
 
@@ -32,7 +35,8 @@ def materialized_partitions(instance: dg.DagsterInstance) -> dict[str, set[str]]
     }
 
 
-def retention_metadata(result: RetentionResult, database: str) -> dict[str, dg.MetadataValue | object]:
+def retention_metadata(result: RetentionResult, database: str,
+                       housekeeping: HousekeepingResult | None = None) -> dict[str, dg.MetadataValue | object]:
     summary = result.summary()
     kept_rows = [{"day": k["day"], "events": k["events"], "reasons": "; ".join(k["reasons"])}
                  for k in summary["days_kept"]]
@@ -68,6 +72,19 @@ def retention_metadata(result: RetentionResult, database: str) -> dict[str, dg.M
         metadata["event_keys_deleted"] = result.event_keys_deleted
     if result.batches:
         metadata["delete_batches"] = result.batches
+    if housekeeping is not None:
+        verb = "to_delete" if housekeeping.dry_run else "deleted"
+        metadata.update({
+            f"rejected_events_{verb}": housekeeping.rejected_events,
+            f"ledger_files_{verb}": housekeeping.ingest_files,
+            f"ledger_batches_{verb}": housekeeping.ingest_batches,
+            f"alert_history_{verb}": housekeeping.alert_history,
+            f"processed_files_{verb}": housekeeping.processed_files,
+            f"processed_bytes_{verb}": housekeeping.processed_bytes,
+            "housekeeping_cutoffs": dg.MetadataValue.json(housekeeping.cutoffs),
+            "housekeeping_seconds": round(housekeeping.seconds, 3),
+        })
+        metadata["sql_files"] = dg.MetadataValue.json(result.sql_files + housekeeping.sql_files)
     for label, sizes in (("before", result.size_before), ("after", result.size_after)):
         for key, value in sizes.items():
             metadata[f"{key}_{label}"] = dg.MetadataValue.int(value)
@@ -79,7 +96,10 @@ def retention_metadata(result: RetentionResult, database: str) -> dict[str, dg.M
         "Delete raw events and sessions older than ANALYTICS_RETENTION_DAYS (days strictly "
         "before today - N, UTC), keeping every day whose daily, weekly or monthly statistics "
         "are missing or stale. PostgreSQL drops day partitions; SQLite deletes in batches. "
-        "Statistics are never touched."
+        "Statistics are never touched. Then housekeeping: rejected lines, finished ledger rows, "
+        "alert history and processed landing files older than their own retention "
+        "(ANALYTICS_REJECTED_RETENTION_DAYS, ANALYTICS_LEDGER_RETENTION_DAYS, "
+        "ANALYTICS_ALERT_HISTORY_RETENTION_DAYS, ANALYTICS_PROCESSED_RETENTION_DAYS)."
     ),
     tags={"kind": "retention"},
 )
@@ -101,13 +121,26 @@ def apply_retention(
     )
     for kept in result.days_kept:
         context.log.warning(f"retention kept {kept.day}: " + "; ".join(kept.reasons))
-    metadata = retention_metadata(result, warehouse.display_url)
+    housekeeping = purge_operational(
+        warehouse.get(),
+        pipeline.landing_path,
+        HousekeepingPolicy(rejected_days=pipeline.rejected_retention_days,
+                           ledger_days=pipeline.ledger_retention_days,
+                           alert_history_days=pipeline.alert_history_retention_days,
+                           processed_days=pipeline.processed_retention_days),
+        now=datetime.now(timezone.utc),
+        events_retention_days=pipeline.retention_days,
+        dry_run=config.dry_run,
+        batch_size=pipeline.retention_batch_size,
+        log=context.log.info,
+    )
+    metadata = retention_metadata(result, warehouse.display_url, housekeeping)
     context.log_event(dg.AssetObservation(
         asset_key="raw_events",
         metadata={k: metadata[k] for k in ("dry_run", "cutoff", "events_deleted", "days_dropped",
                                             "days_kept_by_guard", "oldest_remaining_day")},
     ))
-    return dg.Output(result.summary(), metadata=metadata)
+    return dg.Output({**result.summary(), "housekeeping": housekeeping.summary()}, metadata=metadata)
 
 
 @dg.job(

@@ -75,7 +75,7 @@ def stats_schema(key_column: str) -> dg.TableSchema:
             dg.TableColumn("unique_sessions", "integer", description="distinct session_id with events in the period"),
             dg.TableColumn("top_pages", "json", description='10 paths with most pageviews: [{"item", "count"}], ties by item'),
             dg.TableColumn("top_referrers", "json", description='same over normalised referrers; null shown as "direct"'),
-            dg.TableColumn("events_by_type", "json", description='{"pageview": n, <custom event_name>: n, ...}'),
+            dg.TableColumn("events_by_type", "json", description='JSON object {"pageview": n, "signup": n, ...}: one key per custom event_name'),
             dg.TableColumn("sessions_started", "integer", description="sessions whose started_at is in the period"),
             dg.TableColumn("bounce_rate", "float", description="share of those sessions with is_bounce; 0.0 when none"),
             dg.TableColumn("avg_session_duration_seconds", "float", description="mean last_activity_at - started_at of those sessions"),

@@ -24,6 +24,9 @@ _ENGINES: dict[str, Engine] = {}
 _MIGRATED: set[str] = set()
 _LOCK = threading.Lock()
 
+# Execution option that marks a connection as a writer (SQLite: BEGIN IMMEDIATE).
+WRITE_OPTION = "analytics_write"
+
 # SQLite keeps timestamps as fixed-width UTC text so that string order is time order.
 SQLITE_TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -64,9 +67,13 @@ def _make_engine(url: str) -> Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            # IMMEDIATE takes the write lock up front: a deferred transaction that later writes
-            # can fail with SQLITE_BUSY without waiting when another writer got in first.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writes (Warehouse.begin) take the write lock up front with IMMEDIATE: a deferred
+            # transaction that later writes can fail with SQLITE_BUSY without waiting when
+            # another writer got in first. Reads (Warehouse.connect / query: sensors, the
+            # embedded cache, status) begin deferred, so under WAL they read their snapshot
+            # at once instead of queuing behind ingestion's write transactions.
+            write = conn.get_execution_options().get(WRITE_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     return sa.create_engine(
@@ -106,6 +113,7 @@ class Warehouse:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = normalise_url(url)
         self.engine = get_engine(self.url)
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self.dialect = "sqlite" if self.engine.dialect.name == "sqlite" else "postgresql"
         if migrate:
             self.migrate()
@@ -146,12 +154,13 @@ class Warehouse:
     # -- connections ----------------------------------------------------------------------
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back on error."""
-        with self.engine.begin() as conn:
+        """One write transaction: committed when the block ends, rolled back on error."""
+        with self._write_engine.begin() as conn:
             yield conn
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
+        """A connection for reading (SQLite: deferred transactions, never waiting on writers)."""
         with self.engine.connect() as conn:
             yield conn
 

@@ -55,7 +55,11 @@ def test_csv_without_a_required_column_rejects_each_record(warehouse: Warehouse,
     (landing_dir / "partial.csv").write_bytes(csv_bytes([event(), event()], header))
     result = ingest(warehouse, landing_dir)
     assert (result.lines, result.rejected) == (2, 2)
-    assert {r["reason"] for r in rejections(warehouse)} == {"occurred_at is required"}
+    reason = ("CSV header lacks required column(s) occurred_at; header found: "
+              "'event_id,website_id,session_id,visitor_id,event_type,url_path'")
+    assert [r["reason"] for r in rejections(warehouse)] == [reason, reason]
+    (file_result,) = result.files
+    assert file_result.problem == reason
 
 
 def test_a_gz_name_that_is_not_gzip_is_one_visible_rejection(warehouse: Warehouse, landing_dir: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import dagster as dg
 import pytest
 
 from analytics_pipeline.ingestion.definitions import ingest_job, landing_sensor
+from analytics_pipeline.ingestion.relaunch import MAX_LAUNCHES, LandingCursor, decide, relaunch_delay
 from analytics_pipeline.orchestration import SINGLETON_TAG
 from analytics_pipeline.resources import PipelineSettings
 from analytics_pipeline_tests.factories import event, write_jsonl
@@ -135,3 +137,56 @@ def test_finished_runs_and_other_jobs_do_not_block(
     write_jsonl(landing_dir / "a.jsonl", [event()])
     result, _ = evaluate(instance, pipeline)
     assert isinstance(result, dg.RunRequest)
+
+
+# -- relaunching the same pending files after a failed run, with backoff ------------------------
+def _cursor(landing_dir: Path, instance: dg.DagsterInstance, pipeline: PipelineSettings, **changes) -> str:
+    """The cursor of a launch for the files now pending, with fields overridden."""
+    _, cursor = evaluate(instance, pipeline)
+    state = LandingCursor.loads(cursor)
+    for key, value in changes.items():
+        setattr(state, key, value)
+    return state.dumps()
+
+
+def test_a_failed_run_for_the_same_files_is_relaunched_after_the_backoff(
+    instance: dg.DagsterInstance, pipeline: PipelineSettings, landing_dir: Path
+) -> None:
+    write_jsonl(landing_dir / "a.jsonl", [event()])
+    _add_run(instance, dg.DagsterRunStatus.FAILURE)
+    cursor = _cursor(landing_dir, instance, pipeline, last_launch=time.time() - 20)
+    waiting, kept = evaluate(instance, pipeline, cursor)
+    assert isinstance(waiting, dg.SkipReason)
+    assert "1 of 6 launches" in waiting.skip_message and "launching again in" in waiting.skip_message
+    assert kept == cursor
+
+    cursor = _cursor(landing_dir, instance, pipeline, last_launch=time.time() - 61)
+    again, moved = evaluate(instance, pipeline, cursor)
+    assert isinstance(again, dg.RunRequest)
+    assert again.run_key.endswith(":2") and again.tags["analytics/launch"] == "2"
+    assert LandingCursor.loads(moved).launches == 2
+
+
+def test_the_backoff_doubles_and_is_capped() -> None:
+    assert [relaunch_delay(n) for n in range(1, 8)] == [60, 120, 240, 480, 960, 1800, 1800]
+    state = LandingCursor("files", launches=3, last_launch=1000.0)
+    assert decide(state, "files", last_run_ended=1100.0, now=1100.0 + 239).action == "wait"
+    assert decide(state, "files", last_run_ended=1100.0, now=1100.0 + 240).action == "launch"
+    assert decide(state, "other files", last_run_ended=None, now=0.0).action == "launch"
+
+
+def test_the_sensor_gives_up_after_max_launches_and_says_so(
+    instance: dg.DagsterInstance, pipeline: PipelineSettings, landing_dir: Path
+) -> None:
+    write_jsonl(landing_dir / "a.jsonl", [event()])
+    failed = _add_run(instance, dg.DagsterRunStatus.FAILURE)
+    cursor = _cursor(landing_dir, instance, pipeline, launches=MAX_LAUNCHES, last_launch=0.0)
+    result, kept = evaluate(instance, pipeline, cursor)
+    assert isinstance(result, dg.SkipReason)
+    assert result.skip_message.startswith(f"gave up: 1 file(s) are still pending after {MAX_LAUNCHES} launches")
+    assert failed.run_id[:8] in result.skip_message
+    assert kept == cursor
+    write_jsonl(landing_dir / "b.jsonl", [event()])  # new files start over
+    result, moved = evaluate(instance, pipeline, cursor)
+    assert isinstance(result, dg.RunRequest)
+    assert LandingCursor.loads(moved).launches == 1
