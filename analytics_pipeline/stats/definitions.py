@@ -17,6 +17,7 @@ from analytics_pipeline.orchestration import (
 )
 from analytics_pipeline.partitions import (
     daily_partitions,
+    hourly_partitions,
     monthly_partitions,
     previous_period_start,
     weekly_partitions,
@@ -24,6 +25,7 @@ from analytics_pipeline.partitions import (
 from analytics_pipeline.resources import WarehouseResource
 from analytics_pipeline.stats.build import GRAIN_TABLES, build_period, frozen_days, read_period
 from analytics_pipeline.stats.checks import daily_mismatches, period_pageview_mismatches
+from analytics_pipeline.stats.hourly import build_hours, hour_key, previous_hour_key, read_hours
 from analytics_pipeline.warehouse import Warehouse
 
 GRAIN_ASSET = {"day": "daily_stats", "week": "weekly_stats", "month": "monthly_stats"}
@@ -245,22 +247,127 @@ schedules = [
                              description="At 03:00 UTC, fail visibly when yesterday's daily_stats are missing."),
 ]
 
+HOURLY_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("website_id", "text"),
+    dg.TableColumn("hour_start", "timestamp", description="the UTC hour"),
+    dg.TableColumn("total_pageviews", "integer", description="pageview events in the hour"),
+    dg.TableColumn("total_custom_events", "integer", description="custom events in the hour"),
+    dg.TableColumn("unique_visitors", "integer", description="distinct visitor_id in the hour"),
+    dg.TableColumn("unique_sessions", "integer", description="distinct session_id with events in the hour"),
+    dg.TableColumn("computed_at", "timestamp"),
+])
+
+
+@dg.asset(
+    name="hourly_stats",
+    group_name="stats",
+    deps=["raw_events"],
+    partitions_def=hourly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"sql", warehouse_kind()},
+    owners=[OWNER],
+    description=(
+        "One row per website and UTC hour with events: pageviews, custom events, exact distinct "
+        "visitors and sessions of that hour, for intraday charts and 'today so far'. Kept as long as "
+        "the raw events (retention deletes both). A range of hours is rebuilt in one transaction."
+    ),
+    metadata={"dagster/column_schema": HOURLY_SCHEMA, "dagster/table_name": "hourly_stats"},
+    check_specs=[dg.AssetCheckSpec("hours_reconcile_with_raw_events", asset="hourly_stats",
+                                   description="Pageviews plus custom events of the built hours equal the events "
+                                   "table's count for the same hours.")],
+)
+def hourly_stats(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    wh = warehouse.get()
+    window = context.partition_time_window
+    started = time.perf_counter()
+    rows, chunk_start, chunks = 0, window.start, 0
+    total_hours = int((window.end - window.start).total_seconds() // 3600)
+    while chunk_start < window.end:  # a day of hours per statement keeps transactions short
+        chunk_end = min(chunk_start + timedelta(days=1), window.end)
+        rows += build_hours(wh, chunk_start, chunk_end)
+        chunks += 1
+        if total_hours <= 24 or chunks % 7 == 0 or chunk_end == window.end:
+            context.log.info(f"hourly_stats: up to {hour_key(chunk_end)}: {rows} row(s) "
+                             f"[{int((chunk_end - window.start).total_seconds() // 3600)}/{total_hours} hours]")
+        chunk_start = chunk_end
+    seconds = time.perf_counter() - started
+    params = {"start": wh.ts(window.start), "end": wh.ts(window.end)}
+    events = int(wh.query("count_events_in_range", params)[0]["events"])
+    stored = int(wh.query("sum_hourly_stats_events", params)[0]["events"])
+    last_hour = window.end - timedelta(hours=1)
+    last = read_hours(wh, last_hour, window.end)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "hours": total_hours,
+            "first_hour": hour_key(window.start),
+            "last_hour": hour_key(last_hour),
+            "events": events,
+            "duration_seconds": round(seconds, 3),
+            "preview": dg.MetadataValue.md(f"**{hour_key(last_hour)} UTC**\n\n" + markdown_table(
+                [{k: r[k] for k in ("website_id", "total_pageviews", "total_custom_events", "unique_visitors",
+                                    "unique_sessions")} for r in last])),
+            "sql": dg.MetadataValue.md("```sql\n" + wh.sql_text("insert_hourly_stats") + "\n```"),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="hours_reconcile_with_raw_events", passed=events == stored,
+            metadata={"events": events, "events_in_hourly_stats": stored})],
+    )
+
+
+hourly_stats_job = dg.define_asset_job(
+    "hourly_stats_job",
+    selection=dg.AssetSelection.assets(hourly_stats),
+    partitions_def=hourly_partitions,
+    description="Build hourly_stats for the selected hour(s).",
+    tags=job_tags("hourly_stats_job"),
+)
+schedules.append(non_overlapping_schedule(
+    hourly_stats_job, "5 * * * *", name="hourly_aggregation_schedule",
+    description="The seed's hourly aggregation: at minute 5, hourly_stats of the hour that just ended.",
+    partition_key_fn=previous_hour_key,
+))
+
+
 GRAIN_JOB = {"day": daily_stats_job, "week": weekly_stats_job, "month": monthly_stats_job}
 
 
+def _late_hour_requests(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    """Run requests for built hourly_stats partitions with late-data marks (hourly_stats_dirty)."""
+    requests, waiting = [], []
+    marks = warehouse.get().query("select_hourly_stats_dirty")
+    if not marks:
+        return requests, waiting
+    built = context.instance.get_materialized_partitions(dg.AssetKey("hourly_stats"))
+    running = active_run(context.instance, hourly_stats_job.name)
+    for mark in marks:
+        key = hour_key(Warehouse.to_datetime(mark["hour_start"]))
+        if key not in built:
+            continue
+        if running is not None:
+            waiting.append(f"hourly_stats {key} (run {running.run_id[:8]} in progress)")
+            continue
+        requests.append(dg.RunRequest(
+            run_key=f"late:hour:{key}:{mark['marked_at']}", job_name=hourly_stats_job.name, partition_key=key,
+            tags={SINGLETON_TAG: hourly_stats_job.name, "analytics/trigger": "late_data_sensor",
+                  "analytics/reason": f"late data: {mark['events']} event(s) changed hourly_stats {key} after it was built"},
+        ))
+    return requests, waiting
+
+
 @dg.sensor(
-    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job],
+    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, hourly_stats_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Late data: re-materializes exactly the daily, weekly and monthly partitions that "
+    description="Late data: re-materializes exactly the hourly, daily, weekly and monthly partitions that "
     "already have statistics and whose events changed since (stats_dirty marks, written by the "
     "sessions asset). Periods never built are left to the schedules and backfills.",
 )
 def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     marks = warehouse.get().query("select_stats_dirty")
-    if not marks:
+    requests, waiting = _late_hour_requests(context, warehouse)
+    if not marks and not requests and not waiting:
         return dg.SkipReason("no statistics are older than their events")
-    requests, waiting = [], []
     by_grain: dict[str, list[dict]] = {}
     for mark in marks:
         by_grain.setdefault(mark["grain"], []).append(mark)
@@ -298,9 +405,9 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
 
 
 defs = dg.Definitions(
-    assets=[daily_stats, weekly_stats, monthly_stats],
+    assets=[daily_stats, weekly_stats, monthly_stats, hourly_stats],
     asset_checks=[yesterday_is_aggregated],
-    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, daily_stats_freshness_job],
+    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, daily_stats_freshness_job, hourly_stats_job],
     schedules=schedules,
     sensors=[late_data_sensor],
 )

@@ -1,0 +1,144 @@
+"""hourly_stats: hand-computed hours (fixtures/hourly), a range backfill as one run, the minute-5
+schedule, late data rebuilding built hours, and retention deleting hours with the raw events;
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from analytics_pipeline.definitions import defs
+from analytics_pipeline.ingestion.definitions import raw_events
+from analytics_pipeline.retention.run import run_retention
+from analytics_pipeline.sessions.definitions import sessions
+from analytics_pipeline.stats.definitions import hourly_stats, hourly_stats_job, late_data_sensor, schedules
+from analytics_pipeline.stats.hourly import build_hours, dirty_hours, hour_from_key, previous_hour_key, read_hours
+from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline_tests.stats.helpers import drop
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hourly"
+EXPECTED = json.loads((FIXTURES / "hours.expected.json").read_text(encoding="utf-8"))
+FIRST, LAST = EXPECTED["range"]
+
+
+def _load(landing_dir: Path, resources: dict, instance: dg.DagsterInstance) -> Warehouse:
+    lines = (FIXTURES / "hours.jsonl").read_text(encoding="utf-8").splitlines()
+    drop(landing_dir, "hours.jsonl", [json.loads(line) for line in lines])
+    assert dg.materialize([raw_events, sessions], resources=resources, instance=instance).success
+    return resources["warehouse"].get()
+
+
+def _stored(wh: Warehouse) -> dict[str, dict[str, list[int]]]:
+    out: dict[str, dict[str, list[int]]] = {}
+    for r in read_hours(wh, datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2025, 1, 1, tzinfo=timezone.utc)):
+        key = r["hour_start"].strftime("%Y-%m-%d-%H:%M")
+        out.setdefault(key, {})[r["website_id"]] = [r["total_pageviews"], r["total_custom_events"],
+                                                    r["unique_visitors"], r["unique_sessions"]]
+    return out
+
+
+def test_a_range_of_hours_is_one_run_with_the_hand_computed_values(landing_dir, resources, instance):
+    wh = _load(landing_dir, resources, instance)
+
+    result = dg.materialize([hourly_stats], resources=resources, instance=instance,
+                            tags={"dagster/asset_partition_range_start": FIRST,
+                                  "dagster/asset_partition_range_end": LAST})
+
+    assert result.success
+    assert _stored(wh) == EXPECTED["hours"]
+    runs = instance.get_runs()
+    assert len([r for r in runs if r.tags.get("dagster/asset_partition_range_start") == FIRST]) == 1
+    materialized = instance.get_materialized_partitions(dg.AssetKey("hourly_stats"))
+    assert len(materialized) == 25
+    checks = result.get_asset_check_evaluations()
+    assert [c.passed for c in checks] == [True]
+    assert dirty_hours(wh) == []  # building cleared the late-data marks of the hours
+
+
+def test_rebuilding_hours_replaces_them(landing_dir, resources, instance):
+    wh = _load(landing_dir, resources, instance)
+    start, end = hour_from_key(FIRST), hour_from_key(LAST) + timedelta(hours=1)
+
+    build_hours(wh, start, end)
+    build_hours(wh, start, end)
+
+    assert _stored(wh) == EXPECTED["hours"]
+
+
+def test_the_schedule_asks_for_the_hour_that_just_ended():
+    schedule = {s.name: s for s in schedules}["hourly_aggregation_schedule"]
+
+    assert schedule.cron_schedule == "5 * * * *"
+    assert previous_hour_key(datetime(2024, 3, 1, 10, 5, tzinfo=timezone.utc)) == "2024-03-01-09:00"
+    assert previous_hour_key(datetime(2024, 3, 2, 0, 5, tzinfo=timezone.utc)) == "2024-03-01-23:00"
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                            scheduled_execution_time=datetime(2024, 3, 1, 10, 5, tzinfo=timezone.utc))
+        request = schedule.evaluate_tick(context).run_requests[0]
+        assert request.partition_key == "2024-03-01-09:00"
+
+
+def test_the_schedule_skips_with_a_reason_while_a_run_goes(instance):
+    schedule = {s.name: s for s in schedules}["hourly_aggregation_schedule"]
+    instance.add_run(dg.DagsterRun(job_name=hourly_stats_job.name, run_id="abcdef0123456789",
+                                   status=dg.DagsterRunStatus.STARTED))
+    context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
+                                        scheduled_execution_time=datetime(2024, 3, 1, 10, 5, tzinfo=timezone.utc))
+
+    result = schedule.evaluate_tick(context)
+
+    assert not result.run_requests
+    assert "still" in result.skip_message and hourly_stats_job.name in result.skip_message
+
+
+def test_late_data_rebuilds_only_built_hours(landing_dir, resources, instance):
+    wh = _load(landing_dir, resources, instance)
+    assert dg.materialize([hourly_stats], resources=resources, instance=instance, partition_key="2024-03-01-09:00").success
+    drop(landing_dir, "late.jsonl", [
+        {"event_id": "late-1", "website_id": "a", "session_id": "s7", "visitor_id": "v7", "event_type": "pageview",
+         "url_path": "/", "occurred_at": "2024-03-01T09:45:00Z"},
+        {"event_id": "late-2", "website_id": "a", "session_id": "s8", "visitor_id": "v8", "event_type": "pageview",
+         "url_path": "/", "occurred_at": "2024-03-01T15:45:00Z"},  # an hour never built
+    ])
+    assert dg.materialize([raw_events, sessions], resources=resources, instance=instance).success
+    marked = {m["hour_start"].strftime("%Y-%m-%d-%H:%M") for m in dirty_hours(wh)}
+    assert {"2024-03-01-09:00", "2024-03-01-15:00"} <= marked
+
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = late_data_sensor(context)
+
+    requests = result if isinstance(result, list) else []
+    hourly = [r for r in requests if r.job_name == hourly_stats_job.name]
+    assert [r.partition_key for r in hourly] == ["2024-03-01-09:00"]
+    assert dg.materialize([hourly_stats], resources=resources, instance=instance,
+                          partition_key=hourly[0].partition_key).success
+    assert _stored(wh)["2024-03-01-09:00"] == {"a": [3, 1, 3, 3]}
+
+
+def test_retention_deletes_hours_with_the_raw_events(landing_dir, resources, instance):
+    wh = _load(landing_dir, resources, instance)
+    build_hours(wh, hour_from_key(FIRST), hour_from_key(LAST) + timedelta(hours=1))
+    from analytics_pipeline.stats.build import build_period
+
+    for grain, day in [("day", date(2024, 3, 1)), ("day", date(2024, 3, 2)), ("week", date(2024, 2, 26)),
+                       ("month", date(2024, 3, 1))]:
+        build_period(wh, grain, day)
+
+    result = run_retention(wh, materialized={"day": ["2024-03-01", "2024-03-02"], "week": ["2024-02-26"],
+                                             "month": ["2024-03-01"]},
+                           retention_days=1, today=date(2024, 3, 3), pause_seconds=0, log=lambda _m: None)
+
+    assert result.days_dropped == [date(2024, 3, 1)]
+    assert result.hourly_stats_deleted == 4
+    assert sorted(_stored(wh)) == ["2024-03-02-00:00"]
+
+
+@pytest.mark.parametrize("key", ["2024-03-01-09:00"])
+def test_hour_keys_round_trip(key):
+    from analytics_pipeline.stats.hourly import hour_key
+
+    assert hour_key(hour_from_key(key)) == key
