@@ -104,3 +104,9 @@ def metric_values(warehouse: Warehouse, name: str, *, website: str | None = None
     if metric.formula is None and metric.function == "count_distinct":
         answer["totals_note"] = "distinct counts do not add up across days or websites: a total over more than one day is null"
     return answer
+
+
+def latest_day(warehouse: Warehouse, name: str) -> date | None:
+    """The last day with stored values of ``name`` (None when none)."""
+    rows = warehouse.query("select_metric_latest_day", {"metric": name})
+    return Warehouse.to_date(rows[0]["day"]) if rows else None

@@ -121,7 +121,7 @@ class MetricDefinition:
             parts.append("where " + " and ".join(f.describe() for f in self.filters))
         if self.dimensions:
             parts.append("by " + ", ".join(d.path for d in self.dimensions)
-                         + f" (top {self.dimension_limit} + other)")
+                         + f" (top {self.dimension_limit} + (other))")
         return "; ".join(parts)
 
     def as_dict(self) -> dict[str, Any]:
