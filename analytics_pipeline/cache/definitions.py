@@ -9,6 +9,7 @@ import dagster as dg
 
 from analytics_pipeline import settings
 from analytics_pipeline.cache.backends import CacheUnavailable
+from analytics_pipeline.metrics.spec import load_metrics
 from analytics_pipeline.cache.warm import JOBS, WarmResult, invalidate, jobs_to_refresh, warm_job
 from analytics_pipeline.orchestration import (
     OWNER,
@@ -32,6 +33,8 @@ WIRING = {
     "top-items": (["daily_stats", "raw_events"], "*/15 * * * *"),
     "recent-activity": (["raw_events"], "*/2 * * * *"),
     "summary": (["daily_stats", "raw_events"], "*/5 * * * *"),
+    "metric": ([dg.AssetKey(["metrics", m.name]) for m in load_metrics(settings.metrics_dir()).metrics],
+               "*/15 * * * *"),
     "performance-metrics": ([], None),
     "cache-cleanup": ([], "0 * * * *"),
 }

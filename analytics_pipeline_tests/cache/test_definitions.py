@@ -42,7 +42,7 @@ def test_every_seed_job_has_its_asset_job_and_trigger():
              for job_id, (_deps, cron) in cache_defs.WIRING.items() if cron}
     assert crons == {"user-growth": "*/10 * * * *", "activity-trends": "*/5 * * * *",
                      "top-items": "*/15 * * * *", "recent-activity": "*/2 * * * *",
-                     "summary": "*/5 * * * *", "cache-cleanup": "0 * * * *"}
+                     "summary": "*/5 * * * *", "cache-cleanup": "0 * * * *", "metric": "*/15 * * * *"}
     sensors = {s.name: s for s in repo.sensor_defs}
     assert sensors["cache_performance_metrics_sensor"].minimum_interval_seconds == 30
     for job_id in JOBS:
