@@ -142,3 +142,19 @@ def test_hour_keys_round_trip(key):
     from analytics_pipeline.stats.hourly import hour_key
 
     assert hour_key(hour_from_key(key)) == key
+
+
+def test_intraday_series_for_charts(landing_dir, resources, instance):
+    from analytics_pipeline.stats.hourly import intraday, today_so_far
+
+    wh = _load(landing_dir, resources, instance)
+    build_hours(wh, hour_from_key(FIRST), hour_from_key(LAST) + timedelta(hours=1))
+
+    site = intraday(wh, hour_from_key("2024-03-01-08:00"), hour_from_key("2024-03-01-11:00"), website="a")
+    combined = today_so_far(wh, datetime(2024, 3, 1, 23, 40, tzinfo=timezone.utc))
+
+    assert [(p["hour"], p["pageviews"], p["customEvents"], p["uniqueVisitors"]) for p in site["series"]] == [
+        ("2024-03-01T08:00:00Z", 0, 0, 0), ("2024-03-01T09:00:00Z", 2, 1, 2), ("2024-03-01T10:00:00Z", 1, 0, 1)]
+    assert combined["totals"] == {"pageviews": 4, "customEvents": 1}  # 07, 09, 10 h; 23 h still running
+    assert len(combined["series"]) == 23
+    json.dumps(combined)
