@@ -92,3 +92,27 @@ def test_rebuilding_a_day_replaces_it(warehouse: Warehouse, landing_dir: Path) -
     assert sorted((r["dimensions"], r["value"]) for r in rows) == [
         ('{"properties.courseId":"(none)"}', 1.0), ('{"properties.courseId":"c1"}', 2.0),
         ('{"properties.courseId":"c2"}', 1.0)]
+
+
+def test_a_day_is_each_websites_local_day(warehouse: Warehouse, landing_dir: Path, tmp_path: Path) -> None:
+    """learn in New York (UTC-5 in March before DST): its day 2024-03-01 is 05:00Z to 05:00Z the
+    next day; shop stays on UTC. One enrolment each at 2024-03-02T03:00Z: learn's local day is
+    still March 1st, shop's is March 2nd."""
+    from analytics_pipeline.websites import load_websites
+
+    websites = tmp_path / "websites.yaml"
+    websites.write_text("websites:\n  - {id: learn, name: Learn, timezone: America/New_York}\n", encoding="utf-8")
+    directory = load_websites(websites, "UTC")
+    drop(landing_dir, "tz.jsonl", [
+        {"event_id": f"tz-{site}", "website_id": site, "session_id": f"s-{site}", "visitor_id": "u",
+         "event_type": "custom", "event_name": "UserEnrolled", "properties": {"courseId": "c1"},
+         "occurred_at": "2024-03-02T03:00:00Z"} for site in ("learn", "shop")])
+    ingest(warehouse, landing_dir, INGESTED_AT)
+    metric = load_metrics(SHIPPED).by_name()["course_enrolments"]
+
+    first = compute_day(warehouse, metric, date(2024, 3, 1), directory)
+    second = compute_day(warehouse, metric, date(2024, 3, 2), directory)
+
+    assert [(r.website_id, r.value) for r in first.rows] == [("learn", 1.0)]
+    assert [(r.website_id, r.value) for r in second.rows] == [("shop", 1.0)]
+    assert first.statements == 2  # one statement per time zone
