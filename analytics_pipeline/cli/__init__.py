@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-COMMAND_MODULES = ["events", "demo", "cache", "reports", "status", "retention"]
+COMMAND_MODULES = ["events", "demo", "cache", "reports", "status", "retention", "serve"]
 COMMAND_MODULES += ["metrics"]
 
 
