@@ -7,9 +7,11 @@ Value::
     {"metric": name, "unit": ..., "type": "counter"|"gauge", "scope": website|"all", "days": 7,
      "from": "YYYY-MM-DD", "to": "YYYY-MM-DD" (exclusive), "generatedAt": ...,
      "totals": [{"dimensions": {...}, "value": x|null, "events": n}, ...],   # over the window
+     "totalsLeftOut": 0,
      "series": [{"date": "YYYY-MM-DD", "value": x|null, "events": n}, ...]}  # dimensions combined
 
-Only metrics with values in the last 30 days get entries. Totals and daily points are combined
+``totals`` keeps the 100 dimension combinations with the most events (``totalsLeftOut`` says
+how many more there were). Only metrics with values in the last 30 days get entries. Totals and daily points are combined
 exactly from the stored inputs; a distinct count combined over more than one row is null.
 """
 
@@ -24,6 +26,7 @@ from analytics_pipeline.metrics.query import combine, stored_rows
 from analytics_pipeline.metrics.spec import load_metrics
 
 METRIC_DAYS = (7, 30)
+MAX_TOTALS = 100  # dimension combinations per entry, those with the most events first
 
 
 def metric_key(name: str, scope: str, days: int) -> str:
@@ -46,19 +49,22 @@ def metric_entries(warehouse, now: datetime, windows=METRIC_DAYS, metrics_dir=No
             for window in windows:
                 since = (end - timedelta(days=window)).isoformat()
                 in_window = [r for r in scoped if r["day"] >= since]
-                totals = combine(metric, in_window, by_website=False)
+                totals = sorted(combine(metric, in_window, by_website=False), key=lambda t: -t["events"])
+                by_day: dict[str, list[dict]] = {}
+                for r in in_window:
+                    by_day.setdefault(r["day"], []).append({**r, "dimensions": {}})
                 series = []
                 for k in range(window):
                     day = (end - timedelta(days=window - k)).isoformat()
-                    on_day = [{**r, "dimensions": {}} for r in in_window if r["day"] == day]
-                    point = combine(metric, on_day, by_website=False)
+                    point = combine(metric, by_day.get(day, []), by_website=False)
                     series.append({"date": day, "value": point[0]["value"] if point else None,
                                    "events": point[0]["events"] if point else 0})
                 out.entries[metric_key(metric.name, scope, window)] = {
                     "metric": metric.name, "unit": metric.unit, "type": metric.type, "scope": scope,
                     "days": window, "from": since, "to": end.isoformat(), "generatedAt": generated,
                     "totals": [{"dimensions": t["dimensions"], "value": t["value"], "events": t["events"]}
-                               for t in totals],
+                               for t in totals[:MAX_TOTALS]],
+                    "totalsLeftOut": max(0, len(totals) - MAX_TOTALS),
                     "series": series,
                 }
     return out

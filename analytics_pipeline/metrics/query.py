@@ -74,17 +74,15 @@ def combine(metric: MetricDefinition, rows: list[dict[str, Any]], *, by_website:
     """One total per (website, dimension combination) over the rows' days (``website`` is
     ``all`` when ``by_website`` is false)."""
     groups: dict[tuple, dict[str, Any]] = {}
+    sizes: dict[tuple, int] = {}
     for r in rows:
         key = (r["website"] if by_website else ALL_WEBSITES, json.dumps(r["dimensions"], sort_keys=True))
         groups[key] = _merge_inputs(metric, groups[key], r["inputs"]) if key in groups else dict(r["inputs"])
-    out = []
-    for (site, dims), inputs in sorted(groups.items()):
-        distinct = metric.formula is None and metric.function == "count_distinct"
-        single = not distinct or sum(1 for r in rows if (r["website"] if by_website else ALL_WEBSITES) == site
-                                     and json.dumps(r["dimensions"], sort_keys=True) == dims) == 1
-        out.append({"website": site, "dimensions": json.loads(dims), "events": int(inputs["events"]),
-                    "value": value_of(metric, inputs) if single else None})
-    return out
+        sizes[key] = sizes.get(key, 0) + 1
+    distinct = metric.formula is None and metric.function == "count_distinct"
+    return [{"website": site, "dimensions": json.loads(dims), "events": int(inputs["events"]),
+             "value": None if distinct and sizes[(site, dims)] > 1 else value_of(metric, inputs)}
+            for (site, dims), inputs in sorted(groups.items())]
 
 
 def metric_values(warehouse: Warehouse, name: str, *, website: str | None = None, from_day: date, to_day: date,
