@@ -71,3 +71,17 @@ def test_the_shipped_files_are_valid():
     assert {m.name for m in metric_set.metrics} >= {
         "course_enrolments", "course_completions", "course_completion_rate", "learning_progress",
         "assessment_pass_rate", "assessment_average_score"}
+
+
+def test_cli_validate_lists_problems_and_exits_1(tmp_path: Path, capsys):
+    from analytics_pipeline.cli import main
+
+    (tmp_path / "good.yaml").write_text(GOOD, encoding="utf-8")
+    assert main(["metrics", "validate", "--dir", str(tmp_path)]) == 0
+    (tmp_path / "broken.yaml").write_text("name: x\nformula: 'a /'\n", encoding="utf-8")
+
+    assert main(["metrics", "validate", "--dir", str(tmp_path)]) == 1
+
+    out = capsys.readouterr().out
+    assert "BROKEN  broken.yaml: field formula: the formula ends where" in out
+    assert "1 valid, 1 problem(s)" in out
