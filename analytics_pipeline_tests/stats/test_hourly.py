@@ -18,7 +18,7 @@ from analytics_pipeline.sessions.definitions import sessions
 from analytics_pipeline.stats.definitions import hourly_stats, hourly_stats_job, late_data_sensor, schedules
 from analytics_pipeline.stats.hourly import build_hours, dirty_hours, hour_from_key, previous_hour_key, read_hours
 from analytics_pipeline.warehouse import Warehouse
-from analytics_pipeline_tests.stats.helpers import drop
+from analytics_pipeline_tests.stats.helpers import drop, ingest, sessionise
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "hourly"
 EXPECTED = json.loads((FIXTURES / "hours.expected.json").read_text(encoding="utf-8"))
@@ -30,6 +30,15 @@ def _load(landing_dir: Path, resources: dict, instance: dg.DagsterInstance) -> W
     drop(landing_dir, "hours.jsonl", [json.loads(line) for line in lines])
     assert dg.materialize([raw_events, sessions], resources=resources, instance=instance).success
     return resources["warehouse"].get()
+
+
+def _load_plain(warehouse: Warehouse, landing_dir: Path) -> Warehouse:
+    """The same events without Dagster (for tests of the plain functions)."""
+    lines = (FIXTURES / "hours.jsonl").read_text(encoding="utf-8").splitlines()
+    drop(landing_dir, "hours.jsonl", [json.loads(line) for line in lines])
+    ingest(warehouse, landing_dir, datetime(2024, 3, 10, tzinfo=timezone.utc))
+    sessionise(warehouse, datetime(2024, 3, 10, tzinfo=timezone.utc))
+    return warehouse
 
 
 def _stored(wh: Warehouse) -> dict[str, dict[str, list[int]]]:
@@ -59,8 +68,8 @@ def test_a_range_of_hours_is_one_run_with_the_hand_computed_values(landing_dir, 
     assert dirty_hours(wh) == []  # building cleared the late-data marks of the hours
 
 
-def test_rebuilding_hours_replaces_them(landing_dir, resources, instance):
-    wh = _load(landing_dir, resources, instance)
+def test_rebuilding_hours_replaces_them(warehouse, landing_dir):
+    wh = _load_plain(warehouse, landing_dir)
     start, end = hour_from_key(FIRST), hour_from_key(LAST) + timedelta(hours=1)
 
     build_hours(wh, start, end)
@@ -119,8 +128,8 @@ def test_late_data_rebuilds_only_built_hours(landing_dir, resources, instance):
     assert _stored(wh)["2024-03-01-09:00"] == {"a": [3, 1, 3, 3]}
 
 
-def test_retention_deletes_hours_with_the_raw_events(landing_dir, resources, instance):
-    wh = _load(landing_dir, resources, instance)
+def test_retention_deletes_hours_with_the_raw_events(warehouse, landing_dir):
+    wh = _load_plain(warehouse, landing_dir)
     build_hours(wh, hour_from_key(FIRST), hour_from_key(LAST) + timedelta(hours=1))
     from analytics_pipeline.stats.build import build_period
 
@@ -144,10 +153,10 @@ def test_hour_keys_round_trip(key):
     assert hour_key(hour_from_key(key)) == key
 
 
-def test_intraday_series_for_charts(landing_dir, resources, instance):
+def test_intraday_series_for_charts(warehouse, landing_dir):
     from analytics_pipeline.stats.hourly import intraday, today_so_far
 
-    wh = _load(landing_dir, resources, instance)
+    wh = _load_plain(warehouse, landing_dir)
     build_hours(wh, hour_from_key(FIRST), hour_from_key(LAST) + timedelta(hours=1))
 
     site = intraday(wh, hour_from_key("2024-03-01-08:00"), hour_from_key("2024-03-01-11:00"), website="a")
