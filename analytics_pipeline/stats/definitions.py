@@ -333,25 +333,40 @@ GRAIN_JOB = {"day": daily_stats_job, "week": weekly_stats_job, "month": monthly_
 
 
 def _late_hour_requests(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
-    """Run requests for built hourly_stats partitions with late-data marks (hourly_stats_dirty)."""
+    """Run requests for built hourly_stats partitions with late-data marks (hourly_stats_dirty):
+    one run per stretch of consecutive marked hours (a late file spanning a day is one run)."""
     requests, waiting = [], []
     marks = warehouse.get().query("select_hourly_stats_dirty")
     if not marks:
         return requests, waiting
     built = context.instance.get_materialized_partitions(dg.AssetKey("hourly_stats"))
+    stale = sorted((Warehouse.to_datetime(m["hour_start"]), m) for m in marks
+                   if hour_key(Warehouse.to_datetime(m["hour_start"])) in built)
+    if not stale:
+        return requests, waiting
     running = active_run(context.instance, hourly_stats_job.name)
-    for mark in marks:
-        key = hour_key(Warehouse.to_datetime(mark["hour_start"]))
-        if key not in built:
-            continue
-        if running is not None:
-            waiting.append(f"hourly_stats {key} (run {running.run_id[:8]} in progress)")
-            continue
-        requests.append(dg.RunRequest(
-            run_key=f"late:hour:{key}:{mark['marked_at']}", job_name=hourly_stats_job.name, partition_key=key,
-            tags={SINGLETON_TAG: hourly_stats_job.name, "analytics/trigger": "late_data_sensor",
-                  "analytics/reason": f"late data: {mark['events']} event(s) changed hourly_stats {key} after it was built"},
-        ))
+    if running is not None:
+        return requests, [f"hourly_stats: {len(stale)} hour(s) (run {running.run_id[:8]} in progress)"]
+    stretches: list[list] = []
+    for hour, mark in stale:
+        if stretches and hour - stretches[-1][-1][0] == timedelta(hours=1):
+            stretches[-1].append((hour, mark))
+        else:
+            stretches.append([(hour, mark)])
+    for stretch in stretches:
+        first, last = hour_key(stretch[0][0]), hour_key(stretch[-1][0])
+        events = sum(int(m["events"]) for _h, m in stretch)
+        stamp = max(str(m["marked_at"]) for _h, m in stretch)
+        tags = {SINGLETON_TAG: hourly_stats_job.name, "analytics/trigger": "late_data_sensor",
+                "analytics/reason": f"late data: {events} event(s) changed hourly_stats {first}"
+                                    + (f"..{last}" if last != first else "") + " after it was built"}
+        if first == last:
+            requests.append(dg.RunRequest(run_key=f"late:hour:{first}:{stamp}", job_name=hourly_stats_job.name,
+                                          partition_key=first, tags=tags))
+        else:
+            requests.append(dg.RunRequest(run_key=f"late:hour:{first}..{last}:{stamp}", job_name=hourly_stats_job.name,
+                                          tags={**tags, "dagster/asset_partition_range_start": first,
+                                                "dagster/asset_partition_range_end": last}))
     return requests, waiting
 
 

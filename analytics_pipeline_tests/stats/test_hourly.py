@@ -167,3 +167,22 @@ def test_intraday_series_for_charts(warehouse, landing_dir):
     assert combined["totals"] == {"pageviews": 4, "customEvents": 1}  # 07, 09, 10 h; 23 h still running
     assert len(combined["series"]) == 23
     json.dumps(combined)
+
+
+def test_late_data_over_consecutive_built_hours_is_one_range_run(landing_dir, resources, instance):
+    wh = _load(landing_dir, resources, instance)
+    assert dg.materialize([hourly_stats], resources=resources, instance=instance,
+                          tags={"dagster/asset_partition_range_start": FIRST,
+                                "dagster/asset_partition_range_end": LAST}).success
+    drop(landing_dir, "late.jsonl", [
+        {"event_id": f"late-{h}", "website_id": "a", "session_id": f"s{h}", "visitor_id": "v7", "event_type": "pageview",
+         "url_path": "/", "occurred_at": f"2024-03-01T{h:02d}:30:00Z"} for h in (9, 10, 11, 20)])
+    assert dg.materialize([raw_events, sessions], resources=resources, instance=instance).success
+
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        requests = [r for r in late_data_sensor(context) if r.job_name == hourly_stats_job.name]
+
+    assert sorted(((r.partition_key, r.tags.get("dagster/asset_partition_range_start"),
+                    r.tags.get("dagster/asset_partition_range_end")) for r in requests), key=str) == [
+        ("2024-03-01-20:00", None, None), (None, "2024-03-01-09:00", "2024-03-01-11:00")]
+    assert dirty_hours(wh)  # marks stay until the hours are rebuilt
