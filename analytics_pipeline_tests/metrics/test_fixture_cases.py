@@ -8,7 +8,6 @@ import json
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import pytest
 
 from analytics_pipeline import settings
 from analytics_pipeline.metrics.compute import build_days, compute_day
