@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -228,28 +228,42 @@ def dimensions_key(dimensions: dict[str, str]) -> str:
     return json.dumps(dimensions, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+WRITE_CHUNK = 5000  # rows per INSERT statement
+
+
+def write_days(wh: Warehouse, results: list[DayResult], now: datetime | None = None) -> int:
+    """Replace the stored rows of each result's metric and day, all in one transaction (a
+    backfill range is replaced whole or not at all); rows go in as JSON documents, a few
+    thousand per statement, so PostgreSQL needs one round trip per chunk."""
+    now = now or datetime.now(timezone.utc)
+    rows = [{"metric": res.metric, "website_id": r.website_id, "day": res.day.isoformat(),
+             "dimensions": dimensions_key(r.dimensions), "value": r.value, "events": r.events,
+             "inputs": json.dumps(r.inputs, sort_keys=True)}
+            for res in results for r in res.rows]
+    with wh.begin() as conn:
+        for res in results:
+            conn.execute(wh.sql("delete_metric_day"), {"metric": res.metric, "day": wh.day(res.day)})
+        for offset in range(0, len(rows), WRITE_CHUNK):
+            conn.execute(wh.sql("insert_metric_values"),
+                         {"rows": json.dumps(rows[offset:offset + WRITE_CHUNK]), "computed_at": wh.ts(now)})
+    return len(rows)
+
+
 def write_day(wh: Warehouse, result: DayResult, now: datetime | None = None) -> int:
     """Replace the stored rows of one metric and day with ``result`` in one transaction."""
-    now = now or datetime.now(timezone.utc)
-    with wh.begin() as conn:
-        conn.execute(wh.sql("delete_metric_day"), {"metric": result.metric, "day": wh.day(result.day)})
-        if result.rows:
-            conn.execute(wh.sql("insert_metric_value"), [
-                {"metric": result.metric, "website_id": r.website_id, "day": wh.day(result.day),
-                 "dimensions": dimensions_key(r.dimensions), "value": r.value, "events": r.events,
-                 "inputs": json.dumps(r.inputs, sort_keys=True), "computed_at": wh.ts(now)}
-                for r in result.rows
-            ])
-    return len(result.rows)
+    return write_days(wh, [result], now)
 
 
 def build_days(wh: Warehouse, metric: MetricDefinition, days: Iterable[date], *,
-               directory: WebsiteDirectory | None = None, now: datetime | None = None) -> list[DayResult]:
-    """Compute and store ``metric`` for each day (a backfill range in one call)."""
+               directory: WebsiteDirectory | None = None, now: datetime | None = None,
+               progress: Callable[[DayResult, int], None] | None = None) -> list[DayResult]:
+    """Compute ``metric`` for each day, then store every day in one transaction (a backfill
+    range in one call). ``progress(result, index)`` is called after each day is computed."""
     directory = directory or current_websites()
     out = []
-    for day in days:
-        result = compute_day(wh, metric, day, directory)
-        write_day(wh, result, now)
-        out.append(result)
+    for index, day in enumerate(days, 1):
+        out.append(compute_day(wh, metric, day, directory))
+        if progress is not None:
+            progress(out[-1], index)
+    write_days(wh, out, now)
     return out

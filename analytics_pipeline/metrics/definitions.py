@@ -98,12 +98,13 @@ def build_metric_asset(metric: MetricDefinition):
         wh: Warehouse = warehouse.get()
         days = [date.fromisoformat(k) for k in context.partition_keys]
         directory = current_websites()
-        results = []
         started = datetime.now()
-        for i, day in enumerate(days, 1):
-            results += build_days(wh, metric, [day], directory=directory)
+
+        def progress(result, i: int) -> None:
             if len(days) <= 10 or i % 10 == 0 or i == len(days):
-                context.log.info(f"{metric.name} {day}: {len(results[-1].rows)} row(s) [{i}/{len(days)}]")
+                context.log.info(f"{metric.name} {result.day}: {len(result.rows)} row(s) [{i}/{len(days)}]")
+
+        results = build_days(wh, metric, days, directory=directory, progress=progress)
         seconds = (datetime.now() - started).total_seconds()
         rows = sum(len(r.rows) for r in results)
         ignored = sum(r.ignored for r in results)
