@@ -8,7 +8,9 @@ import dagster as dg
 
 from analytics_pipeline.orchestration import (
     OWNER,
+    REASON_TAG,
     SINGLETON_TAG,
+    TRIGGER_TAG,
     active_run,
     job_tags,
     markdown_table,
@@ -72,21 +74,40 @@ def _preview(rows: list[dict]) -> str:
 
 
 def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: str) -> tuple[list[date], int, float]:
-    """Build every partition of this run (a backfill range is one run), logging progress."""
+    """Build every partition of this run (a backfill range is one run), logging progress and
+    recording each partition's own counts, duration and preview on its materialization."""
     keys = context.partition_keys
     started = time.perf_counter()
     rows = 0
     days = [date.fromisoformat(k) for k in keys]
     for i, day in enumerate(days, 1):
+        period_started = time.perf_counter()
         dropped = frozen_days(wh, grain, day)
         if dropped:
             context.log.warning(f"{GRAIN_ASSET[grain]} {day}: kept as is: retention deleted the raw events of "
                                 f"{', '.join(d.isoformat() for d in dropped)}, so these statistics are final")
         written = build_period(wh, grain, day)
         rows += written
+        context.add_asset_metadata(
+            _period_metadata(day, written, time.perf_counter() - period_started, read_period(wh, grain, day)),
+            partition_key=day.isoformat(),
+        )
         if len(days) <= 10 or i % 10 == 0 or i == len(days):
             context.log.info(f"{GRAIN_ASSET[grain]} {day}: {written} website row(s) [{i}/{len(days)}]")
     return days, rows, time.perf_counter() - started
+
+
+def _period_metadata(period: date, written: int, seconds: float, built: list[dict]) -> dict:
+    """One partition's own materialization metadata (in a range run too)."""
+    return {
+        "dagster/row_count": written,
+        "period": period.isoformat(),
+        "websites": len(built),
+        "pageviews": sum(r["total_pageviews"] for r in built),
+        "custom_events": sum(r["total_custom_events"] for r in built),
+        "duration_seconds": round(seconds, 4),
+        "preview": dg.MetadataValue.md(f"**{period}**\n\n" + _preview(built)),
+    }
 
 
 def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
@@ -112,19 +133,16 @@ def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.get()
         periods, rows, seconds = _build_partitions(context, wh, grain)
-        last = read_period(wh, grain, periods[-1])
         context.log.info(f"{name}: {len(periods)} period(s), {rows} row(s) in {seconds:.2f}s")
+        # Shared by every partition of the run; each partition's counts and preview are its own
+        # (added per partition above).
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
-                "periods": len(periods),
-                "first_period": periods[0].isoformat(),
-                "last_period": periods[-1].isoformat(),
-                "duration_seconds": round(seconds, 3),
-                "seconds_per_period": round(seconds / len(periods), 4),
-                "websites_in_last_period": len(last),
-                "pageviews_in_last_period": sum(r["total_pageviews"] for r in last),
-                "preview": dg.MetadataValue.md(f"**{periods[-1]}**\n\n" + _preview(last)),
+                "run_periods": len(periods),
+                "run_first_period": periods[0].isoformat(),
+                "run_last_period": periods[-1].isoformat(),
+                "run_row_count": rows,
+                "run_duration_seconds": round(seconds, 3),
                 "sql": dg.MetadataValue.md(
                     "```sql\n" + wh.sql_text("insert_period_stats", table=table, key_column=key_column) + "\n```"
                 ),
@@ -332,6 +350,24 @@ schedules.append(non_overlapping_schedule(
 GRAIN_JOB = {"day": daily_stats_job, "week": weekly_stats_job, "month": monthly_stats_job}
 
 
+# A rebuild whose run failed is requested again (its run key carries the attempt number, so
+# Dagster does not drop it as a repeat); after the first retry the wait doubles from 2 minutes up
+# to an hour, so a rebuild that keeps failing is retried without flooding the Runs page.
+LATE_MARK_TAG = "analytics/late_mark"
+RETRY_CAP_SECONDS = 3600
+
+
+def retry_delay_seconds(failures: int) -> int:
+    """Seconds to wait after the ``failures``-th failed rebuild before the next attempt: 0 after
+    the first (retry on the next evaluation), then 120, 240, ... up to an hour."""
+    return 0 if failures <= 1 else min(RETRY_CAP_SECONDS, 60 * 2 ** (failures - 1))
+
+
+def _previous_attempts(instance: dg.DagsterInstance, mark_id: str) -> list[dg.RunRecord]:
+    """The rebuild runs already launched for one dirty mark, newest first."""
+    return list(instance.get_run_records(filters=dg.RunsFilter(tags={LATE_MARK_TAG: mark_id})))
+
+
 def _late_hour_requests(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     """Run requests for built hourly_stats partitions with late-data marks (hourly_stats_dirty):
     one run per stretch of consecutive marked hours (a late file spanning a day is one run)."""
@@ -353,18 +389,34 @@ def _late_hour_requests(context: dg.SensorEvaluationContext, warehouse: Warehous
             stretches[-1].append((hour, mark))
         else:
             stretches.append([(hour, mark)])
+    now = time.time()
     for stretch in stretches:
         first, last = hour_key(stretch[0][0]), hour_key(stretch[-1][0])
+        label = f"hourly_stats {first}" + (f"..{last}" if last != first else "")
         events = sum(int(m["events"]) for _h, m in stretch)
         stamp = max(str(m["marked_at"]) for _h, m in stretch)
-        tags = {SINGLETON_TAG: hourly_stats_job.name, "analytics/trigger": "late_data_sensor",
-                "analytics/reason": f"late data: {events} event(s) changed hourly_stats {first}"
-                                    + (f"..{last}" if last != first else "") + " after it was built"}
+        # the same retry rules as the days: a failed rebuild is requested again, backing off
+        mark_id = f"late:hour:{first}..{last}:{stamp}"
+        attempts = _previous_attempts(context.instance, mark_id)
+        failed = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+        failures = [r for r in attempts if r.dagster_run.status in failed]
+        if attempts and attempts[0].dagster_run.status not in failed:
+            waiting.append(f"{label} (rebuild {attempts[0].dagster_run.run_id[:8]} "
+                           f"{attempts[0].dagster_run.status.value.lower()})")
+            continue
+        if failures:
+            last_end = failures[0].end_time or failures[0].update_timestamp.timestamp()
+            if retry_delay_seconds(len(failures)) - (now - last_end) > 0:
+                waiting.append(f"{label} (rebuild failed {len(failures)} time(s); waiting to retry)")
+                continue
+        tags = {SINGLETON_TAG: hourly_stats_job.name, LATE_MARK_TAG: mark_id, TRIGGER_TAG: "late_data_sensor",
+                REASON_TAG: f"late data: {events} event(s) changed {label} after it was built"}
+        run_key = f"{mark_id}:attempt-{len(attempts) + 1}"
         if first == last:
-            requests.append(dg.RunRequest(run_key=f"late:hour:{first}:{stamp}", job_name=hourly_stats_job.name,
+            requests.append(dg.RunRequest(run_key=run_key, job_name=hourly_stats_job.name,
                                           partition_key=first, tags=tags))
         else:
-            requests.append(dg.RunRequest(run_key=f"late:hour:{first}..{last}:{stamp}", job_name=hourly_stats_job.name,
+            requests.append(dg.RunRequest(run_key=run_key, job_name=hourly_stats_job.name,
                                           tags={**tags, "dagster/asset_partition_range_start": first,
                                                 "dagster/asset_partition_range_end": last}))
     return requests, waiting
@@ -376,7 +428,8 @@ def _late_hour_requests(context: dg.SensorEvaluationContext, warehouse: Warehous
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Late data: re-materializes exactly the hourly, daily, weekly and monthly partitions that "
     "already have statistics and whose events changed since (stats_dirty marks, written by the "
-    "sessions asset). Periods never built are left to the schedules and backfills.",
+    "sessions asset). Periods never built are left to the schedules and backfills. A failed "
+    "rebuild is requested again (next evaluation, then backing off up to an hour).",
 )
 def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     marks = warehouse.get().query("select_stats_dirty")
@@ -386,6 +439,7 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
     by_grain: dict[str, list[dict]] = {}
     for mark in marks:
         by_grain.setdefault(mark["grain"], []).append(mark)
+    now = time.time()
     for grain, grain_marks in by_grain.items():
         asset_key = dg.AssetKey(GRAIN_ASSET[grain])
         built = context.instance.get_materialized_partitions(asset_key)
@@ -395,19 +449,40 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
             key = Warehouse.to_date(mark["period_start"]).isoformat()
             if key not in built:
                 continue
+            label = f"{GRAIN_ASSET[grain]} {key}"
             if running is not None:
-                waiting.append(f"{GRAIN_ASSET[grain]} {key} (run {running.run_id[:8]} in progress)")
+                waiting.append(f"{label} (run {running.run_id[:8]} in progress)")
                 continue
-            stamp = str(mark["marked_at"])
+            mark_id = f"late:{grain}:{key}:{mark['marked_at']}"
+            attempts = _previous_attempts(context.instance, mark_id)
+            failures = [r for r in attempts if r.dagster_run.status in (dg.DagsterRunStatus.FAILURE,
+                                                                        dg.DagsterRunStatus.CANCELED)]
+            if attempts and attempts[0].dagster_run.status not in (dg.DagsterRunStatus.FAILURE,
+                                                                   dg.DagsterRunStatus.CANCELED):
+                # in progress, or succeeded and the mark is about to be cleared by that run
+                waiting.append(f"{label} (rebuild {attempts[0].dagster_run.run_id[:8]} "
+                               f"{attempts[0].dagster_run.status.value.lower()})")
+                continue
+            if failures:
+                last_end = failures[0].end_time or failures[0].update_timestamp.timestamp()
+                wait = retry_delay_seconds(len(failures)) - (now - last_end)
+                if wait > 0:
+                    waiting.append(f"{label} (rebuild failed {len(failures)} time(s); next attempt in {int(wait)} s)")
+                    continue
+            attempt = len(attempts) + 1
+            reason = f"late data: {mark['events']} event(s) changed {label} after it was built"
+            if failures:
+                reason += f"; attempt {attempt} after {len(failures)} failed rebuild(s)"
             requests.append(
                 dg.RunRequest(
-                    run_key=f"late:{grain}:{key}:{stamp}",
+                    run_key=f"{mark_id}:attempt-{attempt}",
                     job_name=job.name,
                     partition_key=key,
                     tags={
                         SINGLETON_TAG: job.name,
-                        "analytics/trigger": "late_data_sensor",
-                        "analytics/reason": f"late data: {mark['events']} event(s) changed {GRAIN_ASSET[grain]} {key} after it was built",
+                        LATE_MARK_TAG: mark_id,
+                        TRIGGER_TAG: "late_data_sensor",
+                        REASON_TAG: reason,
                     },
                 )
             )
