@@ -6,7 +6,7 @@ import warnings
 
 import dagster as dg
 
-from analytics_pipeline.orchestration import executor
+from analytics_pipeline.deploy import executor_from_env
 from analytics_pipeline.resources import default_resources
 
 # BackfillPolicy and a few other APIs we rely on are marked beta; say so once, not per asset.
@@ -32,7 +32,7 @@ def build_defs() -> dg.Definitions:
     that run jobs in-process call this, so they never use configuration captured at import."""
     return dg.Definitions.merge(
         *(d for d in map(_stage_defs, STAGES) if d is not None),
-        dg.Definitions(resources=default_resources(), executor=executor()),
+        dg.Definitions(resources=default_resources(), executor=executor_from_env()),
     )
 
 

@@ -102,3 +102,15 @@ def default_timezone() -> str:
 def metrics_dir() -> Path:
     """``ANALYTICS_METRICS_DIR``: custom metric definition files (default ``metric_definitions/``)."""
     return Path(_env("ANALYTICS_METRICS_DIR", str(REPO_ROOT / "metric_definitions"))).absolute()
+
+
+def executor() -> str:
+    """``ANALYTICS_EXECUTOR``: how a run's steps execute: ``default`` (in-process),
+    ``in_process``, ``multiprocess`` or ``celery`` (each step a task on the Celery workers)."""
+    return _env("ANALYTICS_EXECUTOR", "default").strip().lower()
+
+
+def celery_broker_url() -> str:
+    """``ANALYTICS_CELERY_BROKER_URL``: the broker of the Celery executor and its workers
+    (default ``pyamqp://guest@localhost:5672//``)."""
+    return _env("ANALYTICS_CELERY_BROKER_URL", "pyamqp://guest@localhost:5672//")

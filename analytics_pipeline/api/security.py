@@ -6,7 +6,8 @@ Keys come from a YAML file and/or an inline variable (see :mod:`.config`)::
       - name: dashboard            # shown in logs and metrics, never the key itself
         key: "a-long-random-string"
         websites: ["*"]            # or a list of website ids this key may read and send for
-        rate_per_minute: 1200      # optional; default ANALYTICS_API_RATE_LIMIT
+        rate_per_minute: 1200      # optional; default ANALYTICS_API_RATE_LIMIT (intake: events)
+        send_only: false           # optional; true: may only send events (a key in a web page)
 
 A request carries its key as ``X-API-Key: …`` or ``Authorization: Bearer …`` (or, for
 ``EventSource`` in a browser, which cannot set headers, a ``key`` query parameter). Keys are
@@ -38,6 +39,7 @@ class ApiKey:
     digest: bytes  # sha256 of the key: the key itself is not kept
     websites: frozenset[str] | None  # None: every website
     rate_per_minute: int
+    send_only: bool = False  # may only send events: refused by every reading route
 
     def allows(self, website_id: str | None) -> bool:
         """May this key use ``website_id`` (``None`` or ``"all"``: every website)?"""
@@ -93,7 +95,12 @@ def load_keys_file(path: Path, default_rate: int) -> tuple[list[ApiKey], list[Fi
         if not isinstance(rate, int) or rate < 1:
             problems.append(FileProblem(path.name, f"{label}.rate_per_minute", "not a positive integer; default used"))
             rate = default_rate
-        keys.append(ApiKey(str(entry.get("name") or label), _digest(entry["key"]), _websites(entry.get("websites")), rate))
+        send_only = entry.get("send_only", False)
+        if not isinstance(send_only, bool):
+            problems.append(FileProblem(path.name, f"{label}.send_only", "not true or false; skipped"))
+            continue
+        keys.append(ApiKey(str(entry.get("name") or label), _digest(entry["key"]), _websites(entry.get("websites")), rate,
+                           send_only))
     return keys, problems
 
 
@@ -129,7 +136,8 @@ class KeyStore:
 
 
 class RateLimiter:
-    """A token bucket per key: ``rate_per_minute`` requests a minute, bursts up to that many."""
+    """A token bucket per key: ``rate_per_minute`` tokens a minute, bursts up to that many (a
+    reading request costs 1 token, an intake request its number of events)."""
 
     def __init__(self) -> None:
         self._buckets: dict[bytes, tuple[float, float]] = {}
@@ -160,21 +168,34 @@ def presented_key(request: Request) -> str | None:
     return request.query_params.get("key")
 
 
-def require_api_key(request: Request) -> ApiKey:
-    """FastAPI dependency: the request's valid key, rate-limited; 401 / 429 otherwise."""
-    state = request.app.state
+def authenticate(request: Request) -> ApiKey:
+    """The request's valid key, without taking from its rate limit; 401 otherwise."""
     presented = presented_key(request)
     if not presented:
         raise ApiError(401, "missing_api_key", "send an API key in the X-API-Key header",
                        headers={"WWW-Authenticate": "Bearer"})
-    key = state.key_store.find(presented)
+    key = request.app.state.key_store.find(presented)
     if key is None:
         raise ApiError(401, "invalid_api_key", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
-    wait = state.rate_limiter.take(key)
+    return key
+
+
+def charge(request: Request, key: ApiKey, cost: float = 1.0, unit: str = "requests") -> None:
+    """Take ``cost`` from the key's bucket (at most its whole capacity, so any request can pass
+    once the bucket is full); 429 with ``Retry-After`` when it holds too little."""
+    wait = request.app.state.rate_limiter.take(key, min(float(cost), float(key.rate_per_minute)))
     if wait > 0:
         retry = max(1, math.ceil(wait))
-        raise ApiError(429, "rate_limited", f"rate limit of {key.rate_per_minute} requests a minute reached",
+        raise ApiError(429, "rate_limited", f"rate limit of {key.rate_per_minute} {unit} a minute reached",
                        headers={"Retry-After": str(retry)}, retry_after_seconds=retry)
+
+
+def require_api_key(request: Request) -> ApiKey:
+    """FastAPI dependency: the request's valid key, rate-limited; 401 / 403 / 429 otherwise."""
+    key = authenticate(request)
+    if key.send_only:
+        raise ApiError(403, "send_only_key", "this API key may only send events")
+    charge(request, key)
     request.state.api_key = key
     return key
 

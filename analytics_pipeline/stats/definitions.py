@@ -1,7 +1,9 @@
 """Dagster wiring of statistics: ``daily_stats``, ``weekly_stats``, ``monthly_stats``, their
 jobs, schedules, checks, and the late-data sensor."""
 
+import logging
 import time
+import warnings
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
@@ -29,10 +31,39 @@ from analytics_pipeline.stats.build import GRAIN_TABLES, build_period, frozen_da
 from analytics_pipeline.stats.checks import daily_mismatches, period_pageview_mismatches
 from analytics_pipeline.stats.hourly import build_hours, hour_key, previous_hour_key, read_hours
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline.websites import WebsiteDirectory, current_websites, describe, load_websites
 
+log = logging.getLogger(__name__)
 GRAIN_ASSET = {"day": "daily_stats", "week": "weekly_stats", "month": "monthly_stats"}
 GRAIN_PARTITIONS = {"day": daily_partitions, "week": weekly_partitions, "month": monthly_partitions}
-GRAIN_WORD = {"day": "UTC day", "week": "week (Monday to Sunday, UTC)", "month": "calendar month (UTC)"}
+GRAIN_WORD = {"day": "day", "week": "week (Monday to Sunday)", "month": "calendar month"}
+
+# The websites file as the code location loaded it: its problems are logged and shown in the
+# definitions metadata and the websites_file_sensor; each run re-reads the file.
+WEBSITES = current_websites()
+for _problem in WEBSITES.problems:
+    log.warning(f"websites file: {_problem}")
+    warnings.warn(f"websites file: {_problem}", stacklevel=1)
+
+
+def _zones_text(directory: WebsiteDirectory) -> str:
+    if directory.all_utc and not directory.websites:
+        return "Every period is a UTC period (no websites file)."
+    listed = ", ".join(f"{w.id} {w.timezone}" for w in sorted(directory.websites.values(), key=lambda w: w.id))
+    return (f"Periods are each website's local periods: {listed or 'no website listed'}; every other website "
+            f"{directory.default_timezone}.")
+
+
+def websites_metadata(directory: WebsiteDirectory) -> dict:
+    """The websites file as the UI shows it: file, zones, and every problem found in it."""
+    problems = [{"file": p.file, "entry": p.field, "problem": p.problem} for p in directory.problems]
+    return {
+        "websites_file": directory.source,
+        "default_timezone": directory.default_timezone,
+        "websites": dg.MetadataValue.md(markdown_table(describe(directory), limit=500)),
+        "websites_file_problems": dg.MetadataValue.md(markdown_table(problems, limit=500) if problems else "none"),
+        "websites_file_problem_count": len(problems),
+    }
 
 
 def stats_schema(key_column: str) -> dg.TableSchema:
@@ -77,6 +108,9 @@ def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: s
     """Build every partition of this run (a backfill range is one run), logging progress and
     recording each partition's own counts, duration and preview on its materialization."""
     keys = context.partition_keys
+    websites = current_websites()
+    for problem in websites.problems:
+        context.log.warning(f"websites file: {problem}")
     started = time.perf_counter()
     rows = 0
     days = [date.fromisoformat(k) for k in keys]
@@ -86,7 +120,7 @@ def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: s
         if dropped:
             context.log.warning(f"{GRAIN_ASSET[grain]} {day}: kept as is: retention deleted the raw events of "
                                 f"{', '.join(d.isoformat() for d in dropped)}, so these statistics are final")
-        written = build_period(wh, grain, day)
+        written = build_period(wh, grain, day, websites=websites)
         rows += written
         context.add_asset_metadata(
             _period_metadata(day, written, time.perf_counter() - period_started, read_period(wh, grain, day)),
@@ -95,6 +129,13 @@ def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: s
         if len(days) <= 10 or i % 10 == 0 or i == len(days):
             context.log.info(f"{GRAIN_ASSET[grain]} {day}: {written} website row(s) [{i}/{len(days)}]")
     return days, rows, time.perf_counter() - started
+
+
+def _stats_sql_name(wh: Warehouse) -> str:
+    """The statistics SQL file the build runs (see stats.build.build_period)."""
+    if current_websites().all_utc:
+        return "insert_period_stats"
+    return "insert_local_period_stats" if wh.is_postgres else "insert_zone_period_stats"
 
 
 def _period_metadata(period: date, written: int, seconds: float, built: list[dict]) -> dict:
@@ -125,14 +166,20 @@ def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
         description=(
             f"One row per website and {GRAIN_WORD[grain]} with events: traffic, exact uniques, top "
             "pages and referrers, events by type, and the sessions started in the period (SPEC §3). "
-            "Computed in SQL; re-materializing a partition replaces it atomically."
+            "Computed in SQL; re-materializing a partition replaces it atomically. "
+            + _zones_text(WEBSITES)
         ),
-        metadata={"dagster/column_schema": stats_schema(key_column), "dagster/table_name": table},
+        metadata={"dagster/column_schema": stats_schema(key_column), "dagster/table_name": table,
+                  **websites_metadata(WEBSITES)},
         check_specs=check_specs,
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.get()
         periods, rows, seconds = _build_partitions(context, wh, grain)
+        pending = [m for m in wh.query("select_stats_dirty") if m["grain"] == grain and m["not_before"] is not None
+                   and Warehouse.to_date(m["period_start"]) in set(periods)]
+        for mark in pending:
+            context.log.info(f"{name}: to be completed after {Warehouse.to_datetime(mark['not_before']):%Y-%m-%dT%H:%MZ}: {mark['reason']}")
         context.log.info(f"{name}: {len(periods)} period(s), {rows} row(s) in {seconds:.2f}s")
         # Shared by every partition of the run; each partition's counts and preview are its own
         # (added per partition above).
@@ -143,8 +190,13 @@ def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
                 "run_last_period": periods[-1].isoformat(),
                 "run_row_count": rows,
                 "run_duration_seconds": round(seconds, 3),
+                "incomplete_periods": dg.MetadataValue.md(markdown_table(
+                    [{"period": Warehouse.to_date(m["period_start"]).isoformat(), "complete after (UTC)":
+                      f"{Warehouse.to_datetime(m['not_before']):%Y-%m-%d %H:%M}", "reason": m["reason"]} for m in pending])
+                    if pending else "none: every website's period had ended"),
+                "time_zones": _zones_text(current_websites()),
                 "sql": dg.MetadataValue.md(
-                    "```sql\n" + wh.sql_text("insert_period_stats", table=table, key_column=key_column) + "\n```"
+                    "```sql\n" + wh.sql_text(_stats_sql_name(wh), table=table, key_column=key_column) + "\n```"
                 ),
             },
             check_results=check_fn(wh, periods),
@@ -350,6 +402,14 @@ schedules.append(non_overlapping_schedule(
 GRAIN_JOB = {"day": daily_stats_job, "week": weekly_stats_job, "month": monthly_stats_job}
 
 
+def _mark_reason(grain: str, key: str, mark: dict) -> str:
+    late = f"late data: {mark['events']} event(s) changed {GRAIN_ASSET[grain]} {key} after it was built"
+    if mark.get("reason"):
+        completing = f"completing: {mark['reason']}"
+        return f"{completing}; {late}" if mark["events"] else completing
+    return late
+
+
 # A rebuild whose run failed is requested again (its run key carries the attempt number, so
 # Dagster does not drop it as a repeat); after the first retry the wait doubles from 2 minutes up
 # to an hour, so a rebuild that keeps failing is retried without flooding the Runs page.
@@ -428,14 +488,16 @@ def _late_hour_requests(context: dg.SensorEvaluationContext, warehouse: Warehous
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Late data: re-materializes exactly the hourly, daily, weekly and monthly partitions that "
     "already have statistics and whose events changed since (stats_dirty marks, written by the "
-    "sessions asset). Periods never built are left to the schedules and backfills. A failed "
-    "rebuild is requested again (next evaluation, then backing off up to an hour).",
+    "sessions asset). Also completes periods built before some website's local period had ended "
+    "(west of UTC at the 01:00 build), once it has. Periods never built are left to the schedules "
+    "and backfills. A failed rebuild is requested again (next evaluation, then backing off up to an hour).",
 )
 def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     marks = warehouse.get().query("select_stats_dirty")
     requests, waiting = _late_hour_requests(context, warehouse)
     if not marks and not requests and not waiting:
         return dg.SkipReason("no statistics are older than their events")
+    utc_now = datetime.now(timezone.utc)
     by_grain: dict[str, list[dict]] = {}
     for mark in marks:
         by_grain.setdefault(mark["grain"], []).append(mark)
@@ -450,6 +512,10 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
             if key not in built:
                 continue
             label = f"{GRAIN_ASSET[grain]} {key}"
+            not_before = Warehouse.to_datetime(mark.get("not_before"))
+            if not_before is not None and not_before > utc_now:
+                waiting.append(f"{label} until {not_before:%Y-%m-%dT%H:%MZ} ({mark['reason']})")
+                continue
             if running is not None:
                 waiting.append(f"{label} (run {running.run_id[:8]} in progress)")
                 continue
@@ -470,7 +536,7 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
                     waiting.append(f"{label} (rebuild failed {len(failures)} time(s); next attempt in {int(wait)} s)")
                     continue
             attempt = len(attempts) + 1
-            reason = f"late data: {mark['events']} event(s) changed {label} after it was built"
+            reason = _mark_reason(grain, key, mark)
             if failures:
                 reason += f"; attempt {attempt} after {len(failures)} failed rebuild(s)"
             requests.append(
@@ -494,10 +560,30 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
     )
 
 
+@dg.sensor(
+    name="websites_file_sensor",
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Checks the websites file (ANALYTICS_WEBSITES_FILE): every entry with a problem "
+    "(an unknown time zone falls back to the default zone for that website only), and each "
+    "website's zone. Never launches runs; the next statistics run uses the file as it is.",
+)
+def websites_file_sensor(context: dg.SensorEvaluationContext):
+    directory = load_websites()
+    if directory.problems:
+        context.log.warning("; ".join(str(p) for p in directory.problems))
+    zones = _zones_text(directory)
+    if directory.problems:
+        return dg.SkipReason(f"{len(directory.problems)} problem(s): " + "; ".join(str(p) for p in directory.problems)
+                             + f". {zones}")
+    return dg.SkipReason(f"{directory.source}: no problems. {zones}")
+
+
 defs = dg.Definitions(
     assets=[daily_stats, weekly_stats, monthly_stats, hourly_stats],
     asset_checks=[yesterday_is_aggregated],
     jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, daily_stats_freshness_job, hourly_stats_job],
     schedules=schedules,
-    sensors=[late_data_sensor],
+    sensors=[late_data_sensor, websites_file_sensor],
+    metadata=websites_metadata(WEBSITES),
 )
