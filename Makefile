@@ -35,7 +35,7 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 ## make serve: the HTTP API and dashboard on http://127.0.0.1:8000, on the same data as make demo
-serve: $(STAMP)
+serve: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/analytics-pipeline serve
 
 ## make bench: run every benchmark at full size (prints tables; about 30 minutes; see README)

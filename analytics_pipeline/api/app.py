@@ -13,8 +13,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from analytics_pipeline.api.config import ApiConfig
-from analytics_pipeline.api.errors import install_error_handlers
+from analytics_pipeline.api.errors import error_body, install_error_handlers
+from analytics_pipeline.api.monitoring import ApiMetrics, RequestTimer
+from analytics_pipeline.api.queries import QueryError
+from analytics_pipeline.api.runs import DagsterAccess
 from analytics_pipeline.api.security import BodySizeLimit, KeyStore, RateLimiter
+from analytics_pipeline.api.services import Services, WarehouseDown
+from analytics_pipeline.api.visitors import VisitorIndex
 
 ROUTER_MODULES = [
     "analytics_pipeline.api.routes.health",
@@ -39,8 +44,24 @@ def _routers():
         yield module.router
 
 
-def create_app(config: ApiConfig | None = None) -> FastAPI:
-    """The serving app configured from ``config`` (default: the environment now)."""
+def _install_query_errors(app: FastAPI) -> None:
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    @app.exception_handler(QueryError)
+    async def _query_error(_: Request, exc: QueryError) -> JSONResponse:
+        return JSONResponse(error_body("invalid_parameter", str(exc), field=exc.field), status_code=400)
+
+    @app.exception_handler(WarehouseDown)
+    async def _warehouse_down(_: Request, exc: WarehouseDown) -> JSONResponse:
+        return JSONResponse(error_body("warehouse_unavailable", "the warehouse is unavailable",
+                                       reason=str(exc)[:300]), status_code=503)
+
+
+def create_app(config: ApiConfig | None = None, *, services: Services | None = None,
+               dagster: DagsterAccess | None = None) -> FastAPI:
+    """The serving app configured from ``config`` (default: the environment now); ``services``
+    (warehouse and cache) and ``dagster`` (the instance) default to the environment too."""
     config = config or ApiConfig.from_env()
     app = FastAPI(
         title="analytics_pipeline API",
@@ -50,7 +71,12 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
     app.state.config = config
     app.state.key_store = KeyStore(config)
     app.state.rate_limiter = RateLimiter()
+    app.state.services = services or Services()
+    app.state.dagster = dagster or DagsterAccess()
+    app.state.visitor_index = VisitorIndex()
+    app.state.metrics = ApiMetrics(app.state.services)
     install_error_handlers(app)
+    _install_query_errors(app)
     for router in _routers():
         app.include_router(router)
     if config.cors_origins:
@@ -58,4 +84,5 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "OPTIONS"],
                            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Content-Encoding"])
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(RequestTimer, metrics=app.state.metrics)
     return app

@@ -7,6 +7,8 @@
 | ``ANALYTICS_API_CORS_ORIGINS`` | unset | comma-separated origins allowed by CORS (``*`` for any) |
 | ``ANALYTICS_API_RATE_LIMIT`` | ``600`` | requests a minute per key when its entry sets none |
 | ``ANALYTICS_API_MAX_BODY_BYTES`` | ``1048576`` | larger request bodies get 413 |
+| ``ANALYTICS_API_MAX_RANGE_DAYS`` | ``366`` | longer summary or dashboard ranges get 400 |
+| ``ANALYTICS_API_STREAM_POLL_SECONDS`` | ``2`` | how often the stream polls the embedded cache |
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class ApiConfig:
     cors_origins: tuple[str, ...] = ()
     rate_limit_per_minute: int = 600
     max_body_bytes: int = 1024 * 1024
+    max_range_days: int = 366
+    stream_poll_seconds: float = 2.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -41,4 +45,6 @@ class ApiConfig:
             cors_origins=origins,
             rate_limit_per_minute=int(_env("ANALYTICS_API_RATE_LIMIT", "600")),
             max_body_bytes=int(_env("ANALYTICS_API_MAX_BODY_BYTES", str(1024 * 1024))),
+            max_range_days=int(_env("ANALYTICS_API_MAX_RANGE_DAYS", "366")),
+            stream_poll_seconds=float(_env("ANALYTICS_API_STREAM_POLL_SECONDS", "2")),
         )

@@ -168,8 +168,15 @@ def presented_key(request: Request) -> str | None:
     return request.query_params.get("key")
 
 
+<<<<<<< HEAD
 def authenticate(request: Request) -> ApiKey:
     """The request's valid key, without taking from its rate limit; 401 otherwise."""
+=======
+async def require_api_key(request: Request) -> ApiKey:
+    """FastAPI dependency: the request's valid key, rate-limited; 401 / 429 otherwise (async: it
+    never blocks, and saves every request a hop to the thread pool)."""
+    state = request.app.state
+>>>>>>> issue-11
     presented = presented_key(request)
     if not presented:
         raise ApiError(401, "missing_api_key", "send an API key in the X-API-Key header",
@@ -256,3 +263,32 @@ class BodySizeLimit:
 
 class _BodyTooLarge(Exception):
     pass
+
+
+def ensure_local_keys_file(path: Path) -> tuple[str | None, bool]:
+    """Create ``path`` with one random key for every website when it does not exist (``make
+    demo`` does, for the local dashboard). Returns ``(a key for every website from the file or
+    None, created)``; the file is readable by its owner only."""
+    import os
+    import secrets
+
+    path = Path(path)
+    if not path.exists():
+        key = secrets.token_urlsafe(24)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = ("# API keys of the serving API (analytics-pipeline serve). One entry per client:\n"
+                "# name (shown in logs), key (a secret of 8+ characters), websites ('*' = all),\n"
+                "# rate_per_minute (optional).\n"
+                f"keys:\n  - name: dashboard\n    key: \"{key}\"\n    websites: [\"*\"]\n")
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        return key, True
+    try:
+        content = read_yaml(path)
+    except YamlFileError:
+        return None, False
+    for entry in (content.get("keys") or []) if isinstance(content, dict) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("key"), str) and _websites(entry.get("websites")) is None:
+            return entry["key"], False
+    return None, False

@@ -52,6 +52,10 @@ class Cache(ABC):
     def ping(self) -> None:
         """Raise :class:`CacheUnavailable` when the backend is down."""
 
+    def publish(self, channel: str, message: str) -> None:
+        """Tell listeners (the API's live stream) that entries changed; the embedded cache has
+        no listeners (the stream polls it)."""
+
 
 class RedisCache(Cache):
     kind = "redis"
@@ -68,6 +72,9 @@ class RedisCache(Cache):
 
     def ping(self) -> None:
         self._call(self.client.ping)
+
+    def publish(self, channel: str, message: str) -> None:
+        self._call(self.client.publish, channel, message)
 
     def set_many(self, entries: dict[str, str], ttl_seconds: int) -> None:
         def write() -> None:

@@ -24,6 +24,8 @@ from analytics_pipeline.cache.metric_entries import metric_entries
 from analytics_pipeline.warehouse import Warehouse
 
 JOB_STATUS_TTL_SECONDS = 24 * 3600
+# Every warming job announces its new entries here (Redis pub/sub); the API's stream listens.
+REFRESH_CHANNEL = "analytics:refresh"
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,9 @@ def warm_job(job_id: str, warehouse: Warehouse, cache: Cache, now: datetime | No
         removed=computed.timings[0].rows if job.id == "cache-cleanup" else 0,
     )
     _guard(cache, lambda: cache.set_many({E.job_status_key(job.id): encode(result.status())}, JOB_STATUS_TTL_SECONDS))
+    if job.id in WARMING_JOBS:
+        notice = encode({"job": job.id, "entries": result.entries, "at": E.iso_ms(now)})
+        _guard(cache, lambda: cache.publish(REFRESH_CHANNEL, notice))
     return result
 
 

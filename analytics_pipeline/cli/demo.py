@@ -117,7 +117,21 @@ def run_demo(args: argparse.Namespace) -> int:
     for path in _written_paths():
         print(f"       {path}")
     print("Open the UI on the same data: make dev")
+    _dashboard_step()
     return 0
+
+
+def _dashboard_step() -> None:
+    """A local API key for the dashboard (created once), and how to open it."""
+    from analytics_pipeline.api.config import ApiConfig
+    from analytics_pipeline.api.security import ensure_local_keys_file
+
+    keys_file = ApiConfig.from_env().keys_file
+    key, created = ensure_local_keys_file(keys_file)
+    print(f"Dashboard and API: make serve, then open http://127.0.0.1:8000/?key={key}" if key else
+          "Dashboard and API: make serve, then open http://127.0.0.1:8000/ with a key from the keys file")
+    print(f"  API keys: {keys_file} ({'created with a random key' if created else 'existing'}); "
+          "the page keeps the key in the browser tab, API docs at http://127.0.0.1:8000/docs")
 
 
 def _extra_steps():

@@ -17,6 +17,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from analytics_pipeline.api.config import ApiConfig
+
+    config = ApiConfig.from_env()
+    where = f"http://{args.host}:{args.port}"
+    print(f"dashboard: {where}/  (it asks for an API key from {config.keys_file}; "
+          f"or open {where}/?key=<key>)\nAPI docs:  {where}/docs", flush=True)
+    if not config.keys_file.exists() and not config.inline_keys:
+        print(f"no API keys yet: `make demo` creates {config.keys_file}, or see docs/api.md", flush=True)
     uvicorn.run("analytics_pipeline.api.app:create_app", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, access_log=False)
     return 0

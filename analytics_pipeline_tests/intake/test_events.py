@@ -93,7 +93,7 @@ def test_gzip_bodies_are_inflated_within_the_limit() -> None:
     (b"{}", None, 400, "invalid_batch"),
     (b"[]", None, 400, "empty_batch"),
     (b"[" + b",".join([b"{}"] * 101) + b"]", None, 413, "batch_too_large"),
-])
+], ids=["gzip-bomb", "cut-gzip", "not-gzip", "brotli", "cut-json", "bad-utf8", "not-an-array", "empty", "too-many"])
 def test_unusable_bodies_are_refused_whole(body: bytes, encoding: str | None, status: int, code: str) -> None:
     with pytest.raises(BodyProblem) as problem:
         _read(body, encoding=encoding, max_bytes=1 << 20)

@@ -1,0 +1,1 @@
+"""One router per area of the API; :data:`analytics_pipeline.api.app.ROUTER_MODULES` lists them."""
