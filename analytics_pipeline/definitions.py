@@ -14,6 +14,7 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 STAGES = ["ingestion", "sessions", "stats", "cache", "reports", "retention", "alerts"]
+STAGES += ["metrics"]  # custom metrics beside stats: metric_definitions/ files
 
 
 def _stage_defs(stage: str) -> dg.Definitions | None:

@@ -22,6 +22,9 @@ quarterly_partitions = dg.TimeWindowPartitionsDefinition(
     cron_schedule="0 0 1 1,4,7,10 *", start=_FIRST_QUARTER.isoformat(), fmt="%Y-%m-%d", timezone="UTC"
 )
 
+# hourly_stats: UTC hours from the first day's midnight; keys look like 2024-03-01-13:00.
+hourly_partitions = dg.HourlyPartitionsDefinition(start_date=f"{_START.isoformat()}-00:00", timezone="UTC")
+
 GRAIN_PARTITIONS = {"day": daily_partitions, "week": weekly_partitions, "month": monthly_partitions,
                     "quarter": quarterly_partitions}
 

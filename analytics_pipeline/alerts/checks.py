@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from analytics_pipeline.alerts.evaluate import Evaluation, Firing, evaluate, window_start
 from analytics_pipeline.alerts.history import Alert
-from analytics_pipeline.alerts.rules import ALL_WEBSITES, AlertRule
+from analytics_pipeline.alerts.rules import ALL_WEBSITES, METRIC_PREFIX, AlertRule
+from analytics_pipeline.metrics.query import UnknownMetric, combine, get_metric, stored_rows
+from analytics_pipeline.metrics.spec import MetricDefinition
 from analytics_pipeline.warehouse import Warehouse
 
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*", re.IGNORECASE)
@@ -64,6 +66,8 @@ def firing_alert(firing: Firing) -> Alert:
         fields["baseline"] = f"{firing.baseline:g}"
     if firing.score is not None:
         fields["z_score" if rule.condition == "anomaly" else "change_pct"] = f"{firing.score:.2f}"
+    if rule.dimensions:
+        fields["dimensions"] = ", ".join(f"{k}={v}" for k, v in rule.dimensions)
     if rule.file:
         fields["rule_file"] = rule.file
     return Alert(
@@ -79,8 +83,45 @@ def evaluate_day(warehouse: Warehouse, rules: Sequence[AlertRule], day: date) ->
     """The rules over the warehouse's daily statistics for ``day``."""
     if not rules:
         return Evaluation()
-    rows = stats_window(warehouse, window_start(rules, day), day)
-    return evaluate(rules, rows, day)
+    stats_rules = [r for r in rules if not r.metric.startswith(METRIC_PREFIX)]
+    out = evaluate(stats_rules, stats_window(warehouse, window_start(stats_rules, day), day), day) \
+        if stats_rules else Evaluation()
+    for rule in rules:
+        if rule.metric.startswith(METRIC_PREFIX):
+            result = _evaluate_metric_rule(warehouse, rule, day)
+            out.firings += result.firings
+            out.not_evaluated += result.not_evaluated
+            out.checked += result.checked
+    return out
+
+
+def metric_rule_rows(warehouse: Warehouse, rule: AlertRule, first_day: date, last_day: date,
+                     metric: MetricDefinition) -> list[dict[str, Any]]:
+    """Rows shaped like daily_stats rows (``website_id``, ``date``, ``<rule.metric>``) of a
+    ``metric:<name>`` rule: the rule's dimension filter applied, the remaining dimension values
+    combined exactly per website (or over all websites) and day; days without a value left out."""
+    stored = stored_rows(warehouse, metric.name, first_day, last_day, dimensions=dict(rule.dimensions))
+    by_day: dict[date, list[dict[str, Any]]] = {}
+    for row in stored:
+        by_day.setdefault(date.fromisoformat(row["day"]), []).append({**row, "dimensions": {}})
+    rows = []
+    for day, day_rows in sorted(by_day.items()):
+        for total in combine(metric, day_rows, by_website=rule.website != ALL_WEBSITES):
+            if total["value"] is not None:
+                rows.append({"website_id": total["website"], "date": day, rule.metric: total["value"]})
+    return rows
+
+
+def _evaluate_metric_rule(warehouse: Warehouse, rule: AlertRule, day: date) -> Evaluation:
+    name = rule.metric[len(METRIC_PREFIX):]
+    try:
+        metric = get_metric(name)
+    except UnknownMetric:
+        return Evaluation(not_evaluated=[f"{rule.name}: no valid metric file defines {name!r} "
+                                         "(run `analytics-pipeline metrics validate`)"])
+    rule = replace(rule, metric_is_gauge=metric.type == "gauge")
+    rows = metric_rule_rows(warehouse, rule, window_start([rule], day), day, metric)
+    return evaluate([rule], rows, day)
 
 
 # -- health -----------------------------------------------------------------------------------

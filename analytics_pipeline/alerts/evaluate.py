@@ -125,7 +125,7 @@ def evaluate_rule(rule: AlertRule, rows: Sequence[Mapping[str, Any]], day: date)
     """Whether ``rule`` fires on ``day``, per website it covers. ``rows`` must include the
     rule's trailing window (see :func:`window_start`)."""
     out = Evaluation()
-    ratio = rule.metric in WEIGHTED_COLUMNS
+    ratio = rule.metric in WEIGHTED_COLUMNS or rule.metric_is_gauge
     data = series(rows, rule)
     if not any(data.values()) and rule.website not in (EACH_WEBSITE,):
         out.not_evaluated.append(f"{rule.name}: no statistics for website {rule.website!r}")

@@ -3,7 +3,10 @@
 A rule file (``alert_rules/*.yaml``) holds one rule, or ``rules:`` with a list of them::
 
     name: traffic_anomaly          # default: the file name without .yaml
-    metric: total_pageviews        # a numeric daily_stats column, or events_by_type.<name>
+    metric: total_pageviews        # a numeric daily_stats column, or events_by_type.<name>,
+                                   # or metric:<name> (a metric_definitions/ file)
+    dimensions:                    # metric:<name> only: keep the values of these dimensions
+      properties.courseId: course-101
     website: "*"                   # a website_id; "*" = each website on its own (default);
                                    # "all" = all websites combined
     condition: anomaly             # above | below | change_pct | anomaly
@@ -61,6 +64,9 @@ KNOWN_FIELDS = {
     "name", "description", "metric", "website", "condition", "threshold", "direction",
     "severity", "channels", "cooldown", "window_days", "min_history",
 }
+KNOWN_FIELDS |= {"dimensions"}
+METRIC_PREFIX = "metric:"
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)?\s*")
 
@@ -84,6 +90,8 @@ class AlertRule:
     min_history: int = 14
     description: str = ""
     file: str = ""
+    dimensions: tuple[tuple[str, str], ...] = ()  # metric:<name> rules: the dimension filter
+    metric_is_gauge: bool = False  # a day without a value has none (not 0); set from the metric file
 
     def describe(self) -> str:
         """``total_pageviews anomaly |z| >= 3`` — the condition in words."""
@@ -162,6 +170,8 @@ def _targets(value: Any) -> tuple[str, ...]:
 def metric_is_valid(metric: str) -> bool:
     if metric in NUMERIC_COLUMNS:
         return True
+    if metric.startswith(METRIC_PREFIX):
+        return bool(_METRIC_NAME.fullmatch(metric[len(METRIC_PREFIX):]))
     prefix, _, name = metric.partition(".")
     return prefix == "events_by_type" and bool(name)
 
@@ -187,7 +197,18 @@ def parse_rule(raw: Any, file: str, default_name: str) -> tuple[AlertRule | None
         err("metric", "missing (a numeric daily_stats column or events_by_type.<name>)")
     elif not isinstance(metric, str) or not metric_is_valid(metric):
         err("metric", f"{metric!r} is not a numeric daily_stats column; use one of "
-                      f"{', '.join(NUMERIC_COLUMNS)} or events_by_type.<event name>")
+                      f"{', '.join(NUMERIC_COLUMNS)}, events_by_type.<event name> or metric:<metric name>")
+
+    dimensions: tuple[tuple[str, str], ...] = ()
+    if "dimensions" in raw:
+        dims = raw["dimensions"]
+        if not isinstance(metric, str) or not metric.startswith(METRIC_PREFIX):
+            err("dimensions", "only applies to metric:<name> rules")
+        elif not isinstance(dims, dict) or not all(isinstance(k, str) and isinstance(v, (str, int, float))
+                                                   and not isinstance(v, bool) for k, v in dims.items()):
+            err("dimensions", "expected a mapping of dimension -> value, e.g. {properties.courseId: course-101}")
+        else:
+            dimensions = tuple(sorted((k, str(v)) for k, v in dims.items()))
 
     condition = raw.get("condition")
     if condition is None:
@@ -246,7 +267,7 @@ def parse_rule(raw: Any, file: str, default_name: str) -> tuple[AlertRule | None
         name=name, metric=metric, condition=condition, threshold=float(threshold),
         website=website, direction=direction, severity=severity, channels=channels,
         cooldown=cooldown, window_days=ints["window_days"], min_history=ints["min_history"],
-        description=str(raw.get("description", "")), file=file,
+        description=str(raw.get("description", "")), file=file, dimensions=dimensions,
     ), []
 
 

@@ -12,6 +12,7 @@ import dagster as dg
 from analytics_pipeline import settings
 from analytics_pipeline.cache.backends import CacheUnavailable
 from analytics_pipeline.cache.warm import JOBS, WarmResult, invalidate, jobs_to_refresh, warm_job
+from analytics_pipeline.metrics.spec import load_metrics
 from analytics_pipeline.orchestration import (
     OWNER,
     REASON_TAG,
@@ -35,6 +36,7 @@ WIRING = {
     "top-items": ["daily_stats", "raw_events"],
     "recent-activity": ["raw_events"],
     "summary": ["daily_stats", "raw_events"],
+    "metric": [dg.AssetKey(["metrics", m.name]) for m in load_metrics(settings.metrics_dir()).metrics],
     "performance-metrics": [],
     "cache-cleanup": [],
 }

@@ -20,6 +20,7 @@ import redis
 
 from analytics_pipeline.cache import entries as E
 from analytics_pipeline.cache.backends import Cache, CacheUnavailable
+from analytics_pipeline.cache.metric_entries import metric_entries
 from analytics_pipeline.warehouse import Warehouse
 
 JOB_STATUS_TTL_SECONDS = 24 * 3600
@@ -70,6 +71,9 @@ JOBS: dict[str, WarmJob] = {
         WarmJob("summary", "Dashboard Summary Presets", 300, 900,
                 "SPEC §5 summaries of the last 7, 30 and 90 full UTC days",
                 lambda wh, _c, now: E.summary_entries(wh, now), "analytics:summary:{from}:{to}"),
+        WarmJob("metric", "Custom Metrics", 900, 2700,
+                "Each custom metric's totals and daily series for 7 and 30 full days",
+                lambda wh, _c, now: metric_entries(wh, now), "analytics:metric:{name}:{scope}:{days}"),
         WarmJob("performance-metrics", "Performance Metrics Update", 30, 120,
                 "Each warming job's query durations, entries, bytes; cache hits and misses",
                 _performance_metrics, E.PERFORMANCE_METRICS_KEY),

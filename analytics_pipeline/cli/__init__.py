@@ -11,6 +11,7 @@ import importlib
 import sys
 
 COMMAND_MODULES = ["events", "demo", "cache", "reports", "status", "retention", "serve"]
+COMMAND_MODULES += ["metrics"]
 
 
 def build_parser() -> argparse.ArgumentParser:

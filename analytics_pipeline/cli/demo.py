@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--events-per-day", type=int, default=10_000)
     demo.add_argument("--websites", type=int, default=3)
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--learning-events-per-day", type=int, default=2_000,
+                      help="events of the learning-platform website per day (0: none)")
     demo.set_defaults(func=run_demo)
 
 
@@ -53,6 +55,13 @@ def run_demo(args: argparse.Namespace) -> int:
     written = gen.write_days(landing, first, args.days, args.events_per_day)
     print(f"\n1. generated {written.lines:,} lines for {first} .. {yesterday} into {landing} "
           f"({written.duplicates:,} re-sent duplicates, {written.malformed:,} malformed on purpose)")
+    if args.learning_events_per_day > 0:
+        from analytics_pipeline.demo.generate import LearningEventGenerator
+
+        learning = LearningEventGenerator(seed=args.seed).write_days(landing, first, args.days,
+                                                                     args.learning_events_per_day)
+        print(f"   and {learning.events:,} events of the learning-platform website (enrolments, modules, "
+              f"assessments, completions)")
 
     def run_job(name: str, **kwargs) -> dg.ExecuteInProcessResult:
         quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -127,7 +136,7 @@ def _dashboard_step() -> None:
 
 def _extra_steps():
     """Later stages of the demo: warm the cache, then write the default reports."""
-    return [_cache_step, _reports_step]
+    return [_cache_step, _reports_step, _metrics_step]
 
 
 def _cache_step(defs, instance, run_job, first: date, last: date) -> None:
@@ -169,6 +178,47 @@ def _reports_step(defs, instance, run_job, first: date, last: date) -> None:
             write_report(wh, template, key, settings.reports_dir())
             how = "written directly (period still in progress)"
         print(f"5. report {template.id} {key}: {how}")
+
+
+def _metrics_step(defs, instance, run_job, first: date, last: date) -> None:
+    """hourly_stats for the whole range and every metric file's days, each in one run; then the
+    learning-platform views over the range."""
+    from analytics_pipeline.metrics.definitions import metric_job_name
+    from analytics_pipeline.metrics.query import metric_values
+    from analytics_pipeline.metrics.spec import load_metrics
+    from analytics_pipeline.warehouse import Warehouse
+
+    run_job("hourly_stats_job", tags=_range_tags(f"{first.isoformat()}-00:00", f"{last.isoformat()}-23:00"))
+    metrics = load_metrics(settings.metrics_dir())
+    for metric in metrics.metrics:
+        run_job(metric_job_name(metric), tags=_range_tags(first.isoformat(), last.isoformat()))
+    print(f"6. hourly_stats: {(last - first).days + 1} days of hours in one run; "
+          f"{len(metrics.metrics)} metric(s) computed ({len(metrics.problems)} broken file(s) skipped)")
+    wh = Warehouse(settings.database_url())
+    names = {"course_enrolments": "enrolled", "course_completions": "completed",
+             "course_completion_rate": "completion %", "assessment_pass_rate": "pass %",
+             "assessment_average_score": "avg score"}
+    by_metric = metrics.by_name()
+    if not all(n in by_metric for n in names):
+        return
+    table: dict[str, dict[str, str]] = {}
+    for name, label in names.items():
+        answer = metric_values(wh, name, website="learning-platform", from_day=first, to_day=last)
+        for total in answer["totals"]:
+            course = total["dimensions"].get("properties.courseId", "")
+            value = total["value"]
+            table.setdefault(course, {})[label] = "-" if value is None else (
+                f"{value:,.0f}" if by_metric[name].type == "counter" else f"{value:.1f}")
+    print(f"   learning platform, {first} .. {last} (per course):")
+    print("   " + f"{'course':<12}" + "".join(f"{label:>14}" for label in names.values()))
+    for course in sorted(table):
+        print("   " + f"{course:<12}" + "".join(f"{table[course].get(label, '-'):>14}" for label in names.values()))
+    if "learning_progress" in by_metric:
+        rows = metric_values(wh, "learning_progress", website="learning-platform", from_day=last, to_day=last)["values"]
+        if rows:
+            modules = sorted(r["value"] or 0 for r in rows)
+            print(f"   learning progress on {last}: {len(rows)} learner-course pair(s) advanced, "
+                  f"median {modules[len(modules) // 2]:.0f} module(s), most {modules[-1]:.0f}")
 
 
 def _written_paths() -> list[Path]:

@@ -315,6 +315,26 @@ def _trend_rows(rows: list[dict[str, Any]], grain_key: str) -> list[dict[str, An
              **{m: r[m] for m in TREND_METRICS}} for r in rows]
 
 
+def metric_section(warehouse: Warehouse, name: str, period: Period, previous: Period) -> tuple[str, list[dict[str, Any]]]:
+    """A ``metric:<name>`` section: the metric's total per website and dimension values over the
+    period (combined exactly from the stored days), with the previous period's for comparison.
+    A metric whose file is missing or broken gives one row saying so, never a failed report."""
+    from analytics_pipeline.metrics.query import UnknownMetric, combine, get_metric, stored_rows
+
+    try:
+        metric = get_metric(name)
+    except UnknownMetric:
+        return f"Metric {name}", [{"metric": name, "note": "no valid metric file defines this metric"}]
+    now = combine(metric, stored_rows(warehouse, name, period.start, period.last_day))
+    before = {(t["website"], json.dumps(t["dimensions"], sort_keys=True)): t["value"]
+              for t in combine(metric, stored_rows(warehouse, name, previous.start, previous.last_day))}
+    rows = [{"metric": name, "unit": metric.unit, "website_id": t["website"], "dimensions": t["dimensions"],
+             **_compare(t["value"], before.get((t["website"], json.dumps(t["dimensions"], sort_keys=True)))),
+             "events": t["events"]}
+            for t in sorted(now, key=lambda t: (t["website"], -t["events"], json.dumps(t["dimensions"])))]
+    return f"{metric.description or name} ({metric.unit or metric.type})", rows
+
+
 def gather_report_data(
     warehouse: Warehouse, template: ReportTemplate, start: date | str, *, now: datetime | None = None
 ) -> ReportData:
@@ -363,6 +383,12 @@ def gather_report_data(
                 rows_out = _trend_rows(read_stats(warehouse, "day", trend_start, period.end), "date")
                 if "daily_stats" not in source_tables:
                     source_tables.append("daily_stats")
+        elif name.startswith("metric:"):
+            title, rows_out = metric_section(warehouse, name.partition(":")[2], period, previous)
+            if "metric_values" not in source_tables:
+                source_tables.append("metric_values")
+            sections.append(Section(name, title, rows_out))
+            continue
         else:  # pragma: no cover - templates.py validates section names
             raise ValueError(f"unknown section {name!r}")
         sections.append(Section(name, SECTION_TITLES[name], rows_out))

@@ -37,6 +37,7 @@ METRICS = (
     "avg_session_duration_seconds",
 )
 SECTIONS = ("summary", "overview", "top_pages", "top_referrers", "events_by_type", "trend")
+METRIC_SECTION = re.compile(r"metric:[a-z][a-z0-9_]{0,62}")
 TEXT_FIELDS = ("title", "summary", "email_subject", "email_body")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -182,8 +183,10 @@ def parse_template(raw: Any, file: str = "<template>") -> ReportTemplate:
     if unknown:
         raise _fail(file, f"content.{unknown[0]}", f"unknown field; allowed: {', '.join(sorted(content_known))}")
     metrics = _choices(file, "content.metrics", _string_list(file, content, "metrics", list(METRICS)), METRICS)
-    sections = _choices(file, "content.sections",
-                        _string_list(file, content, "sections", ["summary", "overview"]), SECTIONS)
+    section_names = _string_list(file, content, "sections", ["summary", "overview"])
+    # "metric:<name>": a custom metric's totals over the period (metric_definitions/ files)
+    sections = _choices(file, "content.sections", section_names,
+                        SECTIONS + tuple(n for n in section_names if METRIC_SECTION.fullmatch(str(n))))
     top_limit = content.get("top_limit", 10)
     if not isinstance(top_limit, int) or isinstance(top_limit, bool) or not 1 <= top_limit <= 10:
         raise _fail(file, "content.top_limit", f"expected an integer 1-10 (the stats keep 10), got {top_limit!r}")

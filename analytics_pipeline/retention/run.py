@@ -61,6 +61,7 @@ class RetentionResult:
     event_keys_deleted: int = 0
     sessions_deleted: int = 0
     sessions_to_delete: int = 0
+    hourly_stats_deleted: int = 0  # hourly statistics live as long as their raw events
     days_dropped: list[date] = field(default_factory=list)
     partitions_dropped: list[str] = field(default_factory=list)
     # Days the guard kept, plus days that changed while retention ran.
@@ -87,6 +88,7 @@ class RetentionResult:
             "event_keys_deleted": self.event_keys_deleted,
             "sessions_deleted": self.sessions_deleted,
             "sessions_to_delete": self.sessions_to_delete,
+            "hourly_stats_deleted": self.hourly_stats_deleted,
             "sessions_before": (self.sessions_before or self.plan.sessions_before).isoformat(),
             "days_dropped": [d.isoformat() for d in self.days_dropped],
             "days_to_drop": [d.isoformat() for d in self.plan.days_to_drop],
@@ -254,11 +256,16 @@ def run_retention(
             pause_seconds=pause_seconds if warehouse.is_sqlite else 0.0,
         )
         result.sessions_seconds = time.perf_counter() - phase
+        # Hourly statistics are kept for the retention period: they go with the raw events.
+        result.hourly_stats_deleted = warehouse.run(
+            "delete_old_hourly_stats", {"before": warehouse.ts(midnight(result.sessions_before))})
+        result.sql_files.append("delete_old_hourly_stats")
         result.size_after = table_sizes(warehouse)
         log(f"{LOG_PREFIX} ✅ Archived {result.events_deleted:,} old event(s) from "
             f"{len(result.days_dropped)} day(s) (kept daily, weekly and monthly stats)")
         log(f"{LOG_PREFIX} ✅ Archived {result.sessions_deleted:,} old session(s) "
             f"(last activity before {result.sessions_before})")
+        log(f"{LOG_PREFIX} ✅ Deleted {result.hourly_stats_deleted:,} hourly statistics row(s) before {result.sessions_before}")
     else:
         result.size_after = dict(result.size_before)
         log(f"{LOG_PREFIX} Dry run: would archive {result.sessions_to_delete:,} old session(s) "

@@ -30,6 +30,7 @@ class SessionsResult:
     sessions_rebuilt: int = 0
     sessions_closed: int = 0
     dirty_days: dict[date, int] = field(default_factory=dict)
+    dirty_hours: int = 0
     seconds: float = 0.0
 
 
@@ -52,6 +53,15 @@ def mark_dirty(conn: Connection, warehouse: Warehouse, days: dict[date, int], no
               "reason": None, "not_before": None}
              for (g, p), n in sorted(marks.items())],
         )
+
+
+def mark_dirty_hours(conn: Connection, warehouse: Warehouse, params: dict, now: datetime) -> int:
+    """Mark the UTC hours of the new batches' events as stale for ``hourly_stats``."""
+    rows = conn.execute(warehouse.sql("select_new_event_hours"), params).all()
+    if rows:
+        conn.execute(warehouse.sql("mark_hourly_stats_dirty"),
+                     [{"hour_start": r[0], "events": int(r[1]), "marked_at": warehouse.ts(now)} for r in rows])
+    return len(rows)
 
 
 def _touched_days(conn: Connection, warehouse: Warehouse, websites: WebsiteDirectory, name: str,
@@ -100,6 +110,7 @@ def update_sessions(warehouse: Warehouse, *, timeout_minutes: int, now: datetime
                 dirty.setdefault(day, 0)
             mark_dirty(conn, warehouse, dirty, now)
             result.dirty_days = dirty
+            result.dirty_hours = mark_dirty_hours(conn, warehouse, params, now)
             conn.execute(warehouse.sql("upsert_pipeline_state"),
                          {"key": WATERMARK_KEY, "value": str(upto), "updated_at": warehouse.ts(now)})
         result.sessions_closed = conn.execute(

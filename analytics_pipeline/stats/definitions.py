@@ -21,6 +21,7 @@ from analytics_pipeline.orchestration import (
 )
 from analytics_pipeline.partitions import (
     daily_partitions,
+    hourly_partitions,
     monthly_partitions,
     previous_period_start,
     weekly_partitions,
@@ -28,6 +29,7 @@ from analytics_pipeline.partitions import (
 from analytics_pipeline.resources import WarehouseResource
 from analytics_pipeline.stats.build import GRAIN_TABLES, build_period, frozen_days, read_period
 from analytics_pipeline.stats.checks import daily_mismatches, period_pageview_mismatches
+from analytics_pipeline.stats.hourly import build_hours, hour_key, previous_hour_key, read_hours
 from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline.websites import WebsiteDirectory, current_websites, describe, load_websites
 
@@ -315,6 +317,88 @@ schedules = [
                              description="At 03:00 UTC, fail visibly when yesterday's daily_stats are missing."),
 ]
 
+HOURLY_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("website_id", "text"),
+    dg.TableColumn("hour_start", "timestamp", description="the UTC hour"),
+    dg.TableColumn("total_pageviews", "integer", description="pageview events in the hour"),
+    dg.TableColumn("total_custom_events", "integer", description="custom events in the hour"),
+    dg.TableColumn("unique_visitors", "integer", description="distinct visitor_id in the hour"),
+    dg.TableColumn("unique_sessions", "integer", description="distinct session_id with events in the hour"),
+    dg.TableColumn("computed_at", "timestamp"),
+])
+
+
+@dg.asset(
+    name="hourly_stats",
+    group_name="stats",
+    deps=["raw_events"],
+    partitions_def=hourly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"sql", warehouse_kind()},
+    owners=[OWNER],
+    description=(
+        "One row per website and UTC hour with events: pageviews, custom events, exact distinct "
+        "visitors and sessions of that hour, for intraday charts and 'today so far'. Kept as long as "
+        "the raw events (retention deletes both). A range of hours is rebuilt in one transaction."
+    ),
+    metadata={"dagster/column_schema": HOURLY_SCHEMA, "dagster/table_name": "hourly_stats"},
+    check_specs=[dg.AssetCheckSpec("hours_reconcile_with_raw_events", asset="hourly_stats",
+                                   description="Pageviews plus custom events of the built hours equal the events "
+                                   "table's count for the same hours.")],
+)
+def hourly_stats(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    wh = warehouse.get()
+    window = context.partition_time_window
+    started = time.perf_counter()
+    rows, chunk_start, chunks = 0, window.start, 0
+    total_hours = int((window.end - window.start).total_seconds() // 3600)
+    while chunk_start < window.end:  # a day of hours per statement keeps transactions short
+        chunk_end = min(chunk_start + timedelta(days=1), window.end)
+        rows += build_hours(wh, chunk_start, chunk_end)
+        chunks += 1
+        if total_hours <= 24 or chunks % 7 == 0 or chunk_end == window.end:
+            context.log.info(f"hourly_stats: up to {hour_key(chunk_end)}: {rows} row(s) "
+                             f"[{int((chunk_end - window.start).total_seconds() // 3600)}/{total_hours} hours]")
+        chunk_start = chunk_end
+    seconds = time.perf_counter() - started
+    params = {"start": wh.ts(window.start), "end": wh.ts(window.end)}
+    events = int(wh.query("count_events_in_range", params)[0]["events"])
+    stored = int(wh.query("sum_hourly_stats_events", params)[0]["events"])
+    last_hour = window.end - timedelta(hours=1)
+    last = read_hours(wh, last_hour, window.end)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "hours": total_hours,
+            "first_hour": hour_key(window.start),
+            "last_hour": hour_key(last_hour),
+            "events": events,
+            "duration_seconds": round(seconds, 3),
+            "preview": dg.MetadataValue.md(f"**{hour_key(last_hour)} UTC**\n\n" + markdown_table(
+                [{k: r[k] for k in ("website_id", "total_pageviews", "total_custom_events", "unique_visitors",
+                                    "unique_sessions")} for r in last])),
+            "sql": dg.MetadataValue.md("```sql\n" + wh.sql_text("insert_hourly_stats") + "\n```"),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="hours_reconcile_with_raw_events", passed=events == stored,
+            metadata={"events": events, "events_in_hourly_stats": stored})],
+    )
+
+
+hourly_stats_job = dg.define_asset_job(
+    "hourly_stats_job",
+    selection=dg.AssetSelection.assets(hourly_stats),
+    partitions_def=hourly_partitions,
+    description="Build hourly_stats for the selected hour(s).",
+    tags=job_tags("hourly_stats_job"),
+)
+schedules.append(non_overlapping_schedule(
+    hourly_stats_job, "5 * * * *", name="hourly_aggregation_schedule",
+    description="The seed's hourly aggregation: at minute 5, hourly_stats of the hour that just ended.",
+    partition_key_fn=previous_hour_key,
+))
+
+
 GRAIN_JOB = {"day": daily_stats_job, "week": weekly_stats_job, "month": monthly_stats_job}
 
 
@@ -344,11 +428,65 @@ def _previous_attempts(instance: dg.DagsterInstance, mark_id: str) -> list[dg.Ru
     return list(instance.get_run_records(filters=dg.RunsFilter(tags={LATE_MARK_TAG: mark_id})))
 
 
+def _late_hour_requests(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    """Run requests for built hourly_stats partitions with late-data marks (hourly_stats_dirty):
+    one run per stretch of consecutive marked hours (a late file spanning a day is one run)."""
+    requests, waiting = [], []
+    marks = warehouse.get().query("select_hourly_stats_dirty")
+    if not marks:
+        return requests, waiting
+    built = context.instance.get_materialized_partitions(dg.AssetKey("hourly_stats"))
+    stale = sorted((Warehouse.to_datetime(m["hour_start"]), m) for m in marks
+                   if hour_key(Warehouse.to_datetime(m["hour_start"])) in built)
+    if not stale:
+        return requests, waiting
+    running = active_run(context.instance, hourly_stats_job.name)
+    if running is not None:
+        return requests, [f"hourly_stats: {len(stale)} hour(s) (run {running.run_id[:8]} in progress)"]
+    stretches: list[list] = []
+    for hour, mark in stale:
+        if stretches and hour - stretches[-1][-1][0] == timedelta(hours=1):
+            stretches[-1].append((hour, mark))
+        else:
+            stretches.append([(hour, mark)])
+    now = time.time()
+    for stretch in stretches:
+        first, last = hour_key(stretch[0][0]), hour_key(stretch[-1][0])
+        label = f"hourly_stats {first}" + (f"..{last}" if last != first else "")
+        events = sum(int(m["events"]) for _h, m in stretch)
+        stamp = max(str(m["marked_at"]) for _h, m in stretch)
+        # the same retry rules as the days: a failed rebuild is requested again, backing off
+        mark_id = f"late:hour:{first}..{last}:{stamp}"
+        attempts = _previous_attempts(context.instance, mark_id)
+        failed = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+        failures = [r for r in attempts if r.dagster_run.status in failed]
+        if attempts and attempts[0].dagster_run.status not in failed:
+            waiting.append(f"{label} (rebuild {attempts[0].dagster_run.run_id[:8]} "
+                           f"{attempts[0].dagster_run.status.value.lower()})")
+            continue
+        if failures:
+            last_end = failures[0].end_time or failures[0].update_timestamp.timestamp()
+            if retry_delay_seconds(len(failures)) - (now - last_end) > 0:
+                waiting.append(f"{label} (rebuild failed {len(failures)} time(s); waiting to retry)")
+                continue
+        tags = {SINGLETON_TAG: hourly_stats_job.name, LATE_MARK_TAG: mark_id, TRIGGER_TAG: "late_data_sensor",
+                REASON_TAG: f"late data: {events} event(s) changed {label} after it was built"}
+        run_key = f"{mark_id}:attempt-{len(attempts) + 1}"
+        if first == last:
+            requests.append(dg.RunRequest(run_key=run_key, job_name=hourly_stats_job.name,
+                                          partition_key=first, tags=tags))
+        else:
+            requests.append(dg.RunRequest(run_key=run_key, job_name=hourly_stats_job.name,
+                                          tags={**tags, "dagster/asset_partition_range_start": first,
+                                                "dagster/asset_partition_range_end": last}))
+    return requests, waiting
+
+
 @dg.sensor(
-    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job],
+    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, hourly_stats_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Late data: re-materializes exactly the daily, weekly and monthly partitions that "
+    description="Late data: re-materializes exactly the hourly, daily, weekly and monthly partitions that "
     "already have statistics and whose events changed since (stats_dirty marks, written by the "
     "sessions asset). Also completes periods built before some website's local period had ended "
     "(west of UTC at the 01:00 build), once it has. Periods never built are left to the schedules "
@@ -356,10 +494,10 @@ def _previous_attempts(instance: dg.DagsterInstance, mark_id: str) -> list[dg.Ru
 )
 def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     marks = warehouse.get().query("select_stats_dirty")
-    if not marks:
+    requests, waiting = _late_hour_requests(context, warehouse)
+    if not marks and not requests and not waiting:
         return dg.SkipReason("no statistics are older than their events")
     utc_now = datetime.now(timezone.utc)
-    requests, waiting = [], []
     by_grain: dict[str, list[dict]] = {}
     for mark in marks:
         by_grain.setdefault(mark["grain"], []).append(mark)
@@ -442,9 +580,9 @@ def websites_file_sensor(context: dg.SensorEvaluationContext):
 
 
 defs = dg.Definitions(
-    assets=[daily_stats, weekly_stats, monthly_stats],
+    assets=[daily_stats, weekly_stats, monthly_stats, hourly_stats],
     asset_checks=[yesterday_is_aggregated],
-    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, daily_stats_freshness_job],
+    jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, daily_stats_freshness_job, hourly_stats_job],
     schedules=schedules,
     sensors=[late_data_sensor, websites_file_sensor],
     metadata=websites_metadata(WEBSITES),

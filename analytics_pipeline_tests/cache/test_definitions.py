@@ -42,7 +42,7 @@ def test_every_seed_job_is_refreshed_by_one_sensor_at_its_own_interval():
     assert sensors["cache_refresh_sensor"].job_name == "cache_refresh_job"
     intervals = {job_id: JOBS[job_id].interval_seconds for job_id in cache_defs.REFRESHED}
     assert intervals == {"user-growth": 600, "activity-trends": 300, "top-items": 900,
-                         "recent-activity": 120, "summary": 300, "cache-cleanup": 3600}
+                         "recent-activity": 120, "summary": 300, "cache-cleanup": 3600, "metric": 900}
     for job_id in JOBS:
         assert JOBS[job_id].ttl_seconds > JOBS[job_id].interval_seconds
     refresh = repo.get_job("cache_refresh_job")

@@ -60,5 +60,9 @@ def test_demo_command_runs_the_whole_graph(tmp_path: Path) -> None:
     assert "raw_events:" in out and "Summary" in out
     db = sqlite3.connect(tmp_path / "data" / "warehouse.db")
     yesterday_rows = db.execute("SELECT count(*) FROM daily_stats WHERE date = date('now', '-1 day')").fetchone()[0]
-    assert yesterday_rows == 3  # three demo websites
+    assert yesterday_rows == 4  # three demo websites and the learning platform
+    assert "learning platform" in out and "completion %" in out  # the demo prints the course views
+    metric_rows = db.execute("SELECT count(DISTINCT metric) FROM metric_values").fetchone()[0]
+    assert metric_rows == 6  # every shipped metric file
+    assert db.execute("SELECT count(*) FROM hourly_stats").fetchone()[0] > 0
     assert date.today().isoformat() not in {r[0] for r in db.execute("SELECT date FROM daily_stats")}

@@ -1,0 +1,13 @@
+-- Hourly statistics of every UTC hour in [start, end) for every website with events in it.
+INSERT INTO hourly_stats (website_id, hour_start, total_pageviews, total_custom_events,
+                          unique_visitors, unique_sessions, computed_at)
+SELECT website_id,
+       substr(occurred_at, 1, 13) || ':00:00.000000',
+       sum(event_type = 'pageview'),
+       sum(event_type = 'custom'),
+       count(DISTINCT visitor_id),
+       count(DISTINCT session_id),
+       :computed_at
+FROM events
+WHERE occurred_at >= :start AND occurred_at < :end
+GROUP BY website_id, substr(occurred_at, 1, 13)
