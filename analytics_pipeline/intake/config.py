@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from analytics_pipeline import settings
@@ -35,6 +36,7 @@ class IntakeConfig:
     rotate_bytes: int = 64 * 1024 * 1024
     rotate_seconds: float = 10.0
     max_batch_events: int = 10_000
+    start_date: date | None = None  # ANALYTICS_START_DATE: earlier events are rejected, as in files
 
     @classmethod
     def from_env(cls) -> "IntakeConfig":
@@ -43,4 +45,5 @@ class IntakeConfig:
             rotate_bytes=_env_int("ANALYTICS_INTAKE_ROTATE_BYTES", 64 * 1024 * 1024),
             rotate_seconds=_env_float("ANALYTICS_INTAKE_ROTATE_SECONDS", 10.0),
             max_batch_events=_env_int("ANALYTICS_INTAKE_MAX_BATCH_EVENTS", 10_000),
+            start_date=settings.start_date(),
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -20,6 +20,7 @@ from analytics_pipeline.ingestion.validate import (
     EVENT_COLUMNS,
     fast_event_row,
     future_limit_text,
+    start_floor_text,
     strip_ip,
     validate_event,
 )
@@ -125,8 +126,9 @@ def _echo_id(obj: Any) -> str | None:
 
 
 def check_events(events: list[Any], now: datetime, allows: Callable[[str], bool],
-                 careful: bool = False) -> Verdicts:
-    """Validate ``events`` as of ``now`` and check each website with ``allows``.
+                 careful: bool = False, start: date | None = None) -> Verdicts:
+    """Validate ``events`` as of ``now`` (``start``: ``ANALYTICS_START_DATE``, the first day an
+    ``occurred_at`` may fall on) and check each website with ``allows``.
 
     ``careful``: skip the fast path (the body holds an escaped NUL, whose reason only
     :func:`validate_event` gives)."""
@@ -134,11 +136,12 @@ def check_events(events: list[Any], now: datetime, allows: Callable[[str], bool]
     results = verdicts.results
     lines: list[bytes] = []
     limit = future_limit_text(now)
+    floor = start_floor_text(start)
     allowed_sites: dict[str, bool] = {}
     for index, obj in enumerate(events):
-        row = None if careful else fast_event_row(obj, limit)
+        row = None if careful else fast_event_row(obj, limit, floor=floor)
         if row is None:
-            row = validate_event(obj, now)
+            row = validate_event(obj, now, start)
         if type(row) is str:
             results.append({"index": index, "event_id": _echo_id(obj), "status": "rejected", "reason": row})
             verdicts.rejected += 1

@@ -136,7 +136,7 @@ async def _store(request: Request, intake: Intake, batch: bool) -> Verdicts:
         charge(request, key, 1, "events")
         raise ApiError(problem.status, problem.code, problem.message) from None
     charge(request, key, len(events), "events")
-    verdicts = check_events(events, datetime.now(timezone.utc), key.allows, careful)
+    verdicts = check_events(events, datetime.now(timezone.utc), key.allows, careful, intake.config.start_date)
     if verdicts.accepted:
         try:
             await intake.committer.append(verdicts.lines)

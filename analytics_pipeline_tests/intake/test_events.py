@@ -186,3 +186,17 @@ def test_any_body_is_events_or_a_4xx_never_a_crash(raw: bytes, encoding: str | N
         return
     verdicts = check_events(events, NOW, ANY_SITE)
     assert verdicts.accepted + verdicts.rejected == len(events) <= 5
+
+
+def test_events_before_the_start_date_are_rejected_as_in_files() -> None:
+    from datetime import date
+
+    start = date(2024, 1, 1)
+    events = [event(event_id="old", occurred_at="2023-12-31T23:59:59Z"),
+              event(event_id="year-1", occurred_at="0001-01-01T00:00:00+05:45"),
+              event(event_id="first", occurred_at="2024-01-01T00:00:00Z")]
+    verdicts = check_events(events, NOW, ANY_SITE, start=start)
+    statuses = {r["event_id"]: r["status"] for r in verdicts.results}
+    assert statuses == {"old": "rejected", "year-1": "rejected", "first": "accepted"}
+    reasons = [r["reason"] for r in verdicts.results if r["status"] == "rejected"]
+    assert reasons == [validate_event(e, NOW, start) for e in events[:2]]
