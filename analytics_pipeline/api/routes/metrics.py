@@ -1,11 +1,10 @@
-"""Custom metrics (the metric definition files) over HTTP, when the custom metrics module is
-installed: ``GET /api/v1/metrics`` lists them and ``GET /api/v1/metrics/{name}`` reads values.
-Without that module both answer 404 ``no_metrics_module``."""
+"""Custom metrics (the metric definition files) over HTTP: ``GET /api/v1/metrics`` lists them and
+``GET /api/v1/metrics/{name}`` reads daily values and range totals (the days ``from``..``to``,
+both included), as :mod:`analytics_pipeline.metrics.query` answers them."""
 
 from __future__ import annotations
 
-import importlib
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,17 +14,13 @@ from analytics_pipeline.api.deps import services, website_scope
 from analytics_pipeline.api.errors import ApiError
 from analytics_pipeline.api.security import ApiKey, require_api_key
 from analytics_pipeline.api.services import Services
+from analytics_pipeline.metrics import query
 
 router = APIRouter(tags=["metrics"])
 
 
 def metrics_module():
-    try:
-        return importlib.import_module("analytics_pipeline.metrics.query")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("analytics_pipeline.metrics", "analytics_pipeline.metrics.query"):
-            raise ApiError(404, "no_metrics_module", "custom metrics are not installed in this version") from exc
-        raise
+    return query
 
 
 def _plain(value: Any) -> Any:
@@ -68,5 +63,9 @@ def metric_values(
         if not sep or not field:
             raise queries.QueryError("dimension", "expected name=value")
         filters[field] = value
-    values = svc.compute(lambda wh: module.metric_values(wh, name, website, first, last + timedelta(days=1), filters))
+    try:
+        values = svc.compute(lambda wh: module.metric_values(wh, name, website=website, from_day=first, to_day=last,
+                                                             dimensions=filters))
+    except query.UnknownMetric:
+        raise ApiError(404, "unknown_metric", f"no metric file defines {name!r}") from None
     return _plain(values)
