@@ -27,6 +27,7 @@ import redis
 import sqlalchemy as sa
 
 from analytics_pipeline.resources import CacheResource, PipelineSettings, WarehouseResource
+from analytics_pipeline.reports.resources import ReportPolicy
 from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline.warehouse.engine import dispose_engines
 
@@ -131,6 +132,7 @@ def resources(warehouse_url: str, landing_dir: Path, reports_dir: Path) -> dict[
         "cache": CacheResource(redis_url="", warehouse=warehouse),
         "pipeline": PipelineSettings(landing_dir=str(landing_dir), reports_dir=str(reports_dir),
                                      start_date="2024-01-01"),
+        "report_policy": ReportPolicy(),
     }
 
 
