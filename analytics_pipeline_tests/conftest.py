@@ -141,3 +141,15 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """A throwaway Dagster instance (temp DAGSTER_HOME) so runs and materializations are real."""
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dagster_home_outside_the_repository(tmp_path_factory):
+    """Commands run by tests without their own instance use a throwaway one, never ./.dagster_home."""
+    import os
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = tmp_path_factory.mktemp("dagster_home")
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        os.environ["DAGSTER_HOME"] = str(home)
+    yield

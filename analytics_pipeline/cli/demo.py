@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import warnings
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -38,9 +37,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from analytics_pipeline.warehouse import Warehouse
     from analytics_pipeline.warehouse.engine import redact_url
 
-    if not os.environ.get("DAGSTER_HOME"):
-        os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="dagster_home_")
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)  # set by cli.main
     instance = dg.DagsterInstance.get()
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     first = yesterday - timedelta(days=args.days - 1)

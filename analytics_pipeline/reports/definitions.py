@@ -410,6 +410,46 @@ report_housekeeping_schedule = non_overlapping_schedule(
 )
 
 
+class ExportConfig(dg.Config):
+    """One on-demand export (the same options as ``analytics-pipeline export``)."""
+
+    kind: str = "comprehensive"
+    format: str = "csv"
+    start: str | None = None  # YYYY-MM-DD, with end
+    end: str | None = None
+    months: int | None = None
+    days: int | None = None
+    limit: int | None = None
+    include_metadata: bool = True
+    gzip: bool = False
+
+
+@dg.op(description="Write one export file to $ANALYTICS_REPORTS_DIR/exports/ (kind, format, range from config).")
+def write_export(context: dg.OpExecutionContext, config: ExportConfig, warehouse: WarehouseResource,
+                 pipeline: PipelineSettings):
+    from analytics_pipeline.reports.export import ExportError, ExportRequest, run_export
+
+    try:
+        request = ExportRequest(
+            kind=config.kind, format=config.format.lower(),
+            start=date.fromisoformat(config.start) if config.start else None,
+            end=date.fromisoformat(config.end) if config.end else None,
+            months=config.months, days=config.days, limit=config.limit,
+            include_metadata=config.include_metadata, gzip=config.gzip)
+        result = run_export(warehouse.get(), request, pipeline.reports_path / "exports")
+    except (ExportError, ValueError) as exc:
+        raise dg.Failure(description=f"export refused: {exc}", allow_retries=False) from exc
+    context.log.info(f"export {config.kind}: {result.records} record(s), {result.size:,} bytes -> {result.path}")
+    return dg.Output(None, metadata={**result.as_dict(), "path": dg.MetadataValue.path(str(result.path))})
+
+
+@dg.job(name="export_job", tags=job_tags("export_job"),
+        description="An on-demand export (user-growth, activity-trends, top-items, recent-activity, "
+        "comprehensive) as CSV, JSON or XLSX; launch it from the Launchpad with its config.")
+def export_job():
+    write_export()
+
+
 def _problems_metadata(template_set: TemplateSet) -> dict:
     templates = [{"id": t.id, "file": t.source, "schedule": t.schedule, "formats": ", ".join(t.formats),
                   "active": t.active} for t in template_set.templates]
@@ -467,6 +507,7 @@ def build_report_defs(
         schedules.append(build_report_schedule(template, job))
     sensors = [build_templates_sensor(template_set)]
     jobs.append(report_housekeeping_job)
+    jobs.append(export_job)
     schedules.append(report_housekeeping_schedule)
     if assets:
         delivery_job, delivery_sensor = build_delivery_defs(template_set.templates)
