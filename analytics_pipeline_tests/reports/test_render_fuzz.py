@@ -5,8 +5,8 @@ that looks like a formula, markup characters, right-to-left text...) into page p
 event names and website ids, then renders CSV, JSON, XLSX, PDF and the e-mail body and reads
 each back with the csv module, json, openpyxl, pypdf and the e-mail parser.
 
-Default: a few examples per run (CI). A large run: ``ANALYTICS_FUZZ_EXAMPLES=10000``, e.g.
-``ANALYTICS_FUZZ_EXAMPLES=10000 .venv/bin/pytest -p no:xdist -q analytics_pipeline_tests/reports/test_render_fuzz.py``.
+Default: a few examples per run (CI). A large run: ``ANALYTICS_TEST_FUZZ_EXAMPLES=10000``, e.g.
+``ANALYTICS_TEST_FUZZ_EXAMPLES=10000 .venv/bin/pytest -p no:xdist -q analytics_pipeline_tests/reports/test_render_fuzz.py``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from analytics_pipeline.reports.render_pdf import render_pdf
 from analytics_pipeline.reports.render_xlsx import render_xlsx
 from analytics_pipeline_tests.reports.conftest import template
 
-EXAMPLES = int(os.environ.get("ANALYTICS_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("ANALYTICS_TEST_FUZZ_EXAMPLES", "25"))
 # Valid UTF-8 only (invalid lines are rejected at ingestion), so no lone surrogates.
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
 HOSTILE = st.one_of(TEXT, st.sampled_from(FORMULA_STARTS).flatmap(lambda c: TEXT.map(lambda t: c + t)),
