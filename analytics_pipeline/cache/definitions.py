@@ -85,7 +85,7 @@ def _cache_asset(job_id: str) -> dg.AssetsDefinition:
         owners=[OWNER],
         retry_policy=CACHE_RETRY_POLICY,
         description=(
-            f"Seed job `{job.id}` ({job.name}): {job.description}. Each entry is one JSON value "
+            f"Cache job `{job.id}` ({job.name}): {job.description}. Each entry is one JSON value "
             f"under `{job.keys}` for every website and for `all`, TTL {job.ttl_seconds} s "
             f"(refreshed every {job.interval_seconds} s). See docs/cache.md for the shapes."
         ),
@@ -113,7 +113,7 @@ CACHE_JOBS = {
     job_id: dg.define_asset_job(
         job_name(job_id),
         selection=dg.AssetSelection.assets(asset_name(job_id)),
-        description=f"Warm seed job `{job_id}`: {JOBS[job_id].description}.",
+        description=f"Warm cache job `{job_id}`: {JOBS[job_id].description}.",
         tags=job_tags(job_name(job_id)),
     )
     for job_id in JOBS
@@ -122,7 +122,7 @@ CACHE_JOBS = {
 cache_schedules = [
     non_overlapping_schedule(
         CACHE_JOBS[job_id], cron, name=f"{asset_name(job_id)}_schedule",
-        description=f"Seed interval of `{job_id}` ({JOBS[job_id].interval_seconds} s); skips while "
+        description=f"Refresh interval of `{job_id}` ({JOBS[job_id].interval_seconds} s); skips while "
         "its previous run is going.",
     )
     for job_id, (_deps, cron) in WIRING.items()

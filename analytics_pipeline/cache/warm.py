@@ -66,7 +66,7 @@ JOBS: dict[str, WarmJob] = {
                 "The latest 10 and 20 events",
                 lambda wh, _c, now: E.recent_activity_entries(wh, now), "analytics:recent-activity:{scope}:{limit}"),
         WarmJob("summary", "Dashboard Summary Presets", 300, 900,
-                "SPEC §5 summaries of the last 7, 30 and 90 full UTC days",
+                "dashboard summaries of the last 7, 30 and 90 full UTC days",
                 lambda wh, _c, now: E.summary_entries(wh, now), "analytics:summary:{from}:{to}"),
         WarmJob("performance-metrics", "Performance Metrics Update", 30, 120,
                 "Each warming job's query durations, entries, bytes; cache hits and misses",
