@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: demo test dev bench clean
+.PHONY: demo test dev serve bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 ## make dev: open the Dagster UI on the same data
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
+
+## make serve: the HTTP API and dashboard on http://127.0.0.1:8000, on the same data as make demo
+serve: $(STAMP)
+	$(BIN)/analytics-pipeline serve
 
 ## make bench: run every benchmark at full size (prints tables; about 30 minutes; see README)
 bench: $(STAMP)

@@ -31,7 +31,8 @@ def default_dagster_home() -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
-COMMAND_MODULES = ["events", "demo", "cache", "reports", "status", "retention", "export"]
+
+COMMAND_MODULES = ["events", "demo", "cache", "reports", "status", "retention", "serve", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:
