@@ -87,8 +87,9 @@ def _deps(template: ReportTemplate) -> list[dg.AssetDep]:
 
 
 def _metadata(record) -> dict:
-    event = record.asset_materialization if hasattr(record, "asset_materialization") else None
-    event = event or getattr(record, "asset_observation", None) or record.event_log_entry.asset_observation
+    """The metadata of a materialization or observation record, as plain values."""
+    entry = record.event_log_entry
+    event = entry.asset_materialization or entry.asset_observation
     return {k: v.value for k, v in event.metadata.items()} if event is not None else {}
 
 

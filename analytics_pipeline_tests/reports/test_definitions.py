@@ -203,17 +203,44 @@ def test_report_waits_for_its_statistics_labelled_incomplete_and_never_emailed(
 def test_failed_checks_keep_a_report_incomplete(stats, resources, instance, templates_dir):
     write_template(templates_dir, id="checked-daily", schedule="daily")
     defs = build_report_defs(templates_dir, smtp=SmtpResource(url=""))
-    built(instance, "daily_stats", "2024-03-01")
-    records = instance.fetch_materializations(dg.AssetKey("daily_stats"), limit=1).records
-    instance.report_runless_asset_event(dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey("daily_stats"), check_name="reconciles_with_raw_events", passed=False, metadata={}))
-    # a runless check evaluation has its own run id; tie it to the partition's run by re-reading:
-    from analytics_pipeline.reports.readiness import readiness_problems
 
-    assert readiness_problems({"daily_stats": ["2024-03-01"]}, {"daily_stats": {"2024-03-01"}},
-                              {"daily_stats": {"2024-03-01": ["reconciles_with_raw_events"]}}, set()) == [
-        "daily_stats check reconciles_with_raw_events failed for 2024-03-01"]
-    assert records
+    @dg.asset(name="daily_stats", partitions_def=daily_partitions,
+              check_specs=[dg.AssetCheckSpec("reconciles_with_raw_events", asset="daily_stats")])
+    def failing_daily_stats():
+        yield dg.MaterializeResult(check_results=[dg.AssetCheckResult(
+            check_name="reconciles_with_raw_events", passed=False)])
+
+    # the partition is built, but the run that built it failed its reconciliation check
+    assert dg.materialize([failing_daily_stats], partition_key="2024-03-01", instance=instance).success
+    result = dg.materialize([report_asset(defs, "checked-daily")], partition_key="2024-03-01",
+                            resources={**resources, "smtp": SmtpResource(url="")}, instance=instance)
+    meta = {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
+    assert meta["period_status"] == "data incomplete"
+    assert "daily_stats check reconciles_with_raw_events failed for 2024-03-01" in meta["delivery_status"]
+
+
+def test_a_failed_generation_counts_as_a_failed_report(stats, resources, instance, templates_dir, capsys, monkeypatch):
+    from analytics_pipeline.reports.resources import ReportPolicy
+
+    write_template(templates_dir, id="too-big", schedule="daily", formats=["pdf"])
+    defs = build_report_defs(templates_dir, retry_policy=NO_RETRY, smtp=SmtpResource(url=""))
+    built(instance, "daily_stats", "2024-03-01", "2024-03-02")
+    tiny = {**resources, "smtp": SmtpResource(url=""), "report_policy": ReportPolicy(max_report_size_mb=0.001)}
+    failed = dg.materialize([report_asset(defs, "too-big")], partition_key="2024-03-01", instance=instance,
+                            resources=tiny, raise_on_error=False)
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "the pdf file would be" in str(failure.step_failure_data.user_failure_data.description)
+    # a size failure is final: no retry
+    assert not [e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert dg.materialize([report_asset(defs, "too-big")], partition_key="2024-03-02", instance=instance,
+                          resources={**resources, "smtp": SmtpResource(url="")}).success
+    stats_out = report_statistics(instance, load_templates(templates_dir).templates)
+    assert (stats_out["successfulReports"], stats_out["failedReports"]) == (1, 1)
+    monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+    assert main(["reports", "stats", "--dir", str(templates_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Successful reports: 1" in out and "Failed reports: 1" in out
 
 
 def test_delivery_failure_is_recorded_and_retried_on_its_own(
