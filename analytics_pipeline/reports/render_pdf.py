@@ -75,10 +75,11 @@ NUMERIC = re.compile(r"^(-|n/a|[-+]?[\d,.]+( s|%| pp)?( \(.*\))?)$")
 
 
 def _table(header: list[str], rows: list[list[Any]], widths: list[float] | None = None) -> Table:
-    """A styled table; columns whose every cell is a number are right-aligned."""
+    """A styled table; columns whose every cell is a number are right-aligned. Text cells are
+    Paragraphs, so any text wraps inside its column instead of pushing the others off the page."""
     cells = [[Paragraph(text(h), HEADER) for h in header]]
-    cells += [[Paragraph(text(c), SMALL) if isinstance(c, str) and len(c) > 30 else
-               (visible_controls(c, pdf=True) if isinstance(c, str) else c) for c in row] for row in rows]
+    cells += [[Paragraph(text(c), SMALL) if isinstance(c, str) and not NUMERIC.match(c) else c for c in row]
+              for row in rows]
     table = Table(cells, colWidths=widths, repeatRows=1, hAlign="LEFT")
     table.setStyle(TABLE_STYLE)
     for col in range(len(header)):
@@ -179,6 +180,9 @@ def _overview_tables(data: ReportData) -> list[Table]:
     return tables
 
 
+# Column widths (fractions of the page) of the section tables: fixed, so long text wraps.
+SECTION_WIDTHS = {"top_pages": (0.16, 0.06, 0.38, 0.14, 0.14, 0.12), "top_referrers": (0.16, 0.06, 0.38, 0.14, 0.14, 0.12),
+                  "events_by_type": (0.18, 0.38, 0.16, 0.16, 0.12), "trend": (0.14, 0.22, 0.16, 0.16, 0.16, 0.16)}
 SECTION_COLUMNS = {
     "top_pages": (["website_id", "rank", "item", "count", "previous_count", "change"],
                   ["Website", "#", "Page", "Pageviews", "Previous", "Change"]),
@@ -199,7 +203,7 @@ def _section_table(name: str, rows: list[dict[str, Any]]) -> Table:
         columns, header = SECTION_COLUMNS[name]
     body = [[_change(r.get(c), r.get("change_unit")) if c == "change" else _fmt(r.get(c)) for c in columns]
             for r in rows]
-    return _table(header, body)
+    return _table(header, body, [WIDTH * f for f in SECTION_WIDTHS[name]])
 
 
 def render_pdf(data: ReportData) -> bytes:

@@ -20,7 +20,7 @@ from email import message_from_bytes, policy
 
 import openpyxl
 import pypdf
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from analytics_pipeline.reports.cells import FORMULA_STARTS
@@ -67,6 +67,9 @@ def report_with(texts: list[str]) -> ReportData:
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(HOSTILE, min_size=1, max_size=4))
+# Found by a 1,000-example run: escaped control characters made a website id so long that the
+# PDF's top-list table squeezed its "#" column below its padding (reportlab refused the table).
+@example(["00C\x1e\x08\x08\x080\x1e\x17\x8d\x91\x98\x99¥µ»ÇÍÑ×Ûìïñ⧝銩\U00016677\U0005724f\U0006612f\U0009b8bf"])
 def test_every_format_renders_any_text_and_opens_in_a_real_reader(texts):
     data = report_with(texts)
     records = data.records()
