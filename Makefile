@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: demo test dev serve bench clean
+.PHONY: test-topology
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +24,11 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 ## make test: set up and run the test suite (what .ci/run calls)
 test: $(STAMP)
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q -m "not topology"
+
+## make test-topology: the production topology of deploy/ on PostgreSQL and RabbitMQ (about 2 minutes)
+test-topology: $(STAMP)
+	$(BIN)/pytest -p no:xdist -q -m topology analytics_pipeline_tests/deploy
 
 ## make dev: open the Dagster UI on the same data
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
@@ -40,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/retention.py
 	$(BIN)/python benchmarks/cache.py
 	$(BIN)/python benchmarks/reports.py
+	$(BIN)/python benchmarks/scale.py --sizes 1000000 5000000
 
 clean:
 	rm -rf $(VENV) data .dagster_home

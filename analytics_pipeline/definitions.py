@@ -8,6 +8,7 @@ import warnings
 import dagster as dg
 
 from analytics_pipeline import settings
+from analytics_pipeline.deploy import executor_from_env
 from analytics_pipeline.resources import default_resources
 
 # BackfillPolicy and a few other APIs we rely on are marked beta; say so once, not per asset.
@@ -53,7 +54,7 @@ def build_defs() -> dg.Definitions:
     that run jobs in-process call this, so they never use configuration captured at import."""
     merged = dg.Definitions.merge(
         *(d for d in map(_stage_defs, STAGES) if d is not None),
-        dg.Definitions(resources=default_resources()),
+        dg.Definitions(resources=default_resources(), executor=executor_from_env()),
     )
     return apply_auto_sync_policy(merged, settings.disable_auto_sync())
 

@@ -19,11 +19,14 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.CANCELING,
 ]
 # Tag every run of a job with its name under this key: dagster.yaml limits each value to one
-# run at a time, and the schedules and sensors skip while one is in progress.
+# run at a time: a run submitted while another is going waits in QUEUED.
 SINGLETON_TAG = "analytics/singleton"
 OWNER = "team:data-engineering"
 # The run-failure sensor routes notifications by this tag (alert_rules/routes.yaml).
 OWNER_TAG = "analytics/owner"
+# What launched a run and why: shown as tags on the Runs page.
+TRIGGER_TAG = "analytics/trigger"
+REASON_TAG = "analytics/reason"
 
 
 def job_tags(job_name: str, owner: str = OWNER) -> dict[str, str]:
@@ -55,6 +58,30 @@ def skip_if_running(instance: dg.DagsterInstance, job_name: str) -> dg.SkipReaso
     )
 
 
+def executor() -> dg.ExecutorDefinition:
+    """The executor of every job in this code location, chosen in one place.
+
+    In-process: each job's steps are small and run one after another (ingest then sessions, one
+    statistics asset, one report), so a process per step (Dagster's multiprocess default) costs
+    seconds of interpreter start for work that takes well under a second. A deployment that runs
+    steps elsewhere (Celery, Kubernetes) replaces this function's result."""
+    return dg.in_process_executor
+
+
+def explain_idle_ticks(sensor: dg.SensorDefinition, reason: str) -> dg.SensorDefinition:
+    """Make a tick that returns nothing say ``reason`` in the UI instead of Dagster's "Sensor
+    function returned an empty result" (run-status sensors yield nothing when no run matched).
+    Wraps the definition's evaluation function, the only hook Dagster offers for it."""
+    evaluate = sensor._evaluation_fn
+
+    def _evaluate(context: dg.SensorEvaluationContext):
+        result = evaluate(context)
+        return result if result and result != [None] else [dg.SkipReason(reason)]
+
+    sensor._evaluation_fn = _evaluate
+    return sensor
+
+
 def non_overlapping_schedule(
     job,
     cron: str,
@@ -64,8 +91,13 @@ def non_overlapping_schedule(
     partition_key_fn=None,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
 ) -> dg.ScheduleDefinition:
-    """A UTC schedule for ``job`` that skips (with a reason) while a run of it is in progress.
-    ``partition_key_fn(scheduled_time) -> str`` picks the partition for partitioned jobs."""
+    """A UTC schedule for ``job`` that never starts a second copy of a running job.
+
+    ``partition_key_fn(scheduled_time) -> str`` picks the partition for partitioned jobs. A
+    partitioned tick always requests its run, even while a run of the job is going: the run is
+    tagged with the job's singleton key, and the instance's queued run coordinator (dagster.yaml)
+    keeps it QUEUED until the previous run ends, so no period is lost. A tick of a job without
+    partitions (session cleanup, cache refresh) skips instead: the next tick does the same work."""
 
     @dg.schedule(
         name=name,
@@ -76,16 +108,21 @@ def non_overlapping_schedule(
         default_status=default_status,
     )
     def _schedule(context: dg.ScheduleEvaluationContext):
-        skip = skip_if_running(context.instance, job.name)
-        if skip is not None:
-            return skip
         scheduled = context.scheduled_execution_time
-        partition_key = partition_key_fn(scheduled) if partition_key_fn else None
-        if partition_key_fn and not _has_partition(job, partition_key):
+        tags = {SINGLETON_TAG: job.name, TRIGGER_TAG: name}
+        if partition_key_fn is None:
+            skip = skip_if_running(context.instance, job.name)
+            if skip is not None:
+                return skip
+            return dg.RunRequest(run_key=f"{name}:{scheduled.isoformat()}", tags=tags)
+        partition_key = partition_key_fn(scheduled)
+        if not _has_partition(job, partition_key):
             return dg.SkipReason(f"no partition {partition_key} for this tick (before ANALYTICS_START_DATE?)")
-        run_key = f"{name}:{partition_key or scheduled.isoformat()}"
-        return dg.RunRequest(run_key=run_key, partition_key=partition_key,
-                             tags={SINGLETON_TAG: job.name, "analytics/trigger": name})
+        running = active_run(context.instance, job.name)
+        if running is not None:
+            tags[REASON_TAG] = (f"queued behind run {running.run_id[:8]} of {job.name} "
+                                f"({running.status.value.lower()}); starts when it ends")
+        return dg.RunRequest(run_key=f"{name}:{partition_key}", partition_key=partition_key, tags=tags)
 
     return _schedule
 

@@ -104,6 +104,18 @@ def metrics_dir() -> Path:
     return Path(_env("ANALYTICS_METRICS_DIR", str(REPO_ROOT / "metric_definitions"))).absolute()
 
 
+def executor() -> str:
+    """``ANALYTICS_EXECUTOR``: how a run's steps execute: ``default`` (in-process),
+    ``in_process``, ``multiprocess`` or ``celery`` (each step a task on the Celery workers)."""
+    return _env("ANALYTICS_EXECUTOR", "default").strip().lower()
+
+
+def celery_broker_url() -> str:
+    """``ANALYTICS_CELERY_BROKER_URL``: the broker of the Celery executor and its workers
+    (default ``pyamqp://guest@localhost:5672//``)."""
+    return _env("ANALYTICS_CELERY_BROKER_URL", "pyamqp://guest@localhost:5672//")
+
+
 def max_report_size_mb() -> float:
     """``ANALYTICS_MAX_REPORT_SIZE_MB``: the largest report file generation may write (default 50)."""
     return float(_env("ANALYTICS_MAX_REPORT_SIZE_MB", "50"))

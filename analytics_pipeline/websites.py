@@ -201,3 +201,105 @@ def zone_groups(directory: WebsiteDirectory) -> list[ZoneGroup]:
     groups += [ZoneGroup(zone, tuple(sorted(ids)), ()) for zone, ids in sorted(by_zone.items())
                if zone != directory.default_timezone]
     return groups
+
+
+def group_bounds(group: ZoneGroup, start: date, end: date) -> tuple[datetime, datetime]:
+    """``[start, end)`` in UTC of the local days ``start`` (inclusive) to ``end`` (exclusive)
+    in the group's zone: the window its SQL runs over."""
+    return local_midnight(group.timezone, start), local_midnight(group.timezone, end)
+
+
+def zones_in_use(directory: WebsiteDirectory) -> list[str]:
+    """The zones of :func:`zone_groups`, in the same order."""
+    return [g.timezone for g in zone_groups(directory)]
+
+
+def span_bounds(directory: WebsiteDirectory, start: date, end: date) -> tuple[datetime, datetime]:
+    """The UTC span that holds every website's local days ``start`` .. ``end`` (exclusive): from
+    the earliest zone's local midnight of ``start`` to the latest zone's of ``end``."""
+    zones = zones_in_use(directory)
+    return (min(local_midnight(z, start) for z in zones), max(local_midnight(z, end) for z in zones))
+
+
+def unfinished_zones(directory: WebsiteDirectory, start: date, end: date, now: datetime) -> dict[str, datetime]:
+    """Zones in use whose local period ``start`` .. ``end`` (exclusive) has not ended at ``now``,
+    with the UTC instant it ends. Empty when every website's period is complete."""
+    ends = {zone: local_midnight(zone, end) for zone in zones_in_use(directory)}
+    return {zone: at for zone, at in ends.items() if at > now}
+
+
+BUCKET = timedelta(minutes=15)
+"""Events are counted per website and 15-minute UTC bucket where their local day is needed:
+every time zone's offset and every daylight-saving change since 1972 is a whole multiple of
+15 minutes, so a bucket never straddles a website's local midnight."""
+
+
+def bucket_start(value: object) -> datetime:
+    """A 15-minute bucket as either warehouse returns it (SQLite text ``'2024-03-01 10:45'``,
+    PostgreSQL a timestamptz) as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a bucket: {value!r}")
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def bucket_day(directory: WebsiteDirectory, website_id: str, bucket_start: datetime) -> date:
+    """The website's local day of every instant in the 15-minute bucket starting ``bucket_start``."""
+    return directory.local_day(website_id, bucket_start)
+
+
+def describe(directory: WebsiteDirectory) -> list[dict[str, str]]:
+    """The websites file as rows for the UI: id, name, zone, and the UTC span of its day today
+    (or the default zone's row when the file lists none)."""
+    today = datetime.now(timezone.utc).date()
+    rows = []
+    for site in sorted(directory.websites.values(), key=lambda s: s.id):
+        start, end = local_day_bounds(site.timezone, today)
+        rows.append({"website": site.id, "name": site.name, "timezone": site.timezone,
+                     f"day {today} in UTC": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"})
+    start, end = local_day_bounds(directory.default_timezone, today)
+    rows.append({"website": "(every other website)", "name": "", "timezone": directory.default_timezone,
+                 f"day {today} in UTC": f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"})
+    return rows
+
+
+def local_today(directory: WebsiteDirectory, website_id: str, now: datetime) -> date:
+    """The website's local date at ``now``: its last full day is the day before."""
+    return directory.local_day(website_id, now)
+
+
+def today_everywhere(directory: WebsiteDirectory, now: datetime) -> date:
+    """The earliest local date at ``now`` among the zones in use: every day before it has ended
+    for every website (the end, exclusive, of windows over all websites together)."""
+    return min(now.astimezone(ZoneInfo(z)).date() for z in zones_in_use(directory))
+
+
+@dataclass(frozen=True)
+class FrozenLocalDays:
+    """Days whose raw events retention has deleted (``retention_dropped_days``) when some
+    website is not at UTC: those are local dates, so an event is judged by its website's local
+    day. Plain data, so ingestion's worker processes receive it as they receive the dates.
+    Only events whose UTC date is within a day of a frozen date need the conversion."""
+
+    days: frozenset[str]
+    zones: tuple[tuple[str, str], ...]  # (website_id, zone) of listed websites
+    default_timezone: str
+
+    @classmethod
+    def of(cls, directory: WebsiteDirectory, days: frozenset[str]) -> FrozenLocalDays:
+        return cls(days, tuple((w.id, w.timezone) for w in directory.websites.values()), directory.default_timezone)
+
+    def __bool__(self) -> bool:
+        return bool(self.days)
+
+    def local_day(self, website_id: str, utc_day: str, timestamp: str) -> str | None:
+        """The event's local date when it is a frozen day, else None."""
+        near = date.fromisoformat(utc_day)
+        if not any(str(near + timedelta(days=k)) in self.days for k in (-1, 0, 1)):
+            return None
+        moment = datetime.fromisoformat(timestamp.replace(" ", "T").removesuffix("+00"))
+        moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+        zone = dict(self.zones).get(website_id, self.default_timezone)
+        local = moment.astimezone(ZoneInfo(zone)).date().isoformat()
+        return local if local in self.days else None

@@ -143,6 +143,20 @@ def warehouse_size_alert(size: int, max_bytes: int, url: str) -> Alert | None:
     )
 
 
+def code_location_alert(problems: Sequence[str]) -> Alert | None:
+    """An alert when runs in progress were started by a code server that no longer answers
+    (each problem is one line from ``alerts.status.unreachable_code_servers``)."""
+    if not problems:
+        return None
+    return Alert(
+        kind="code_location", rule="code_location_unreachable", alert_key="health:code_location_unreachable",
+        severity="critical", title="A code server stopped answering",
+        message=" ".join(problems),
+        value=float(len(problems)), threshold=0.0,
+        fields={"problems": str(len(problems))},
+    )
+
+
 # -- job failures -----------------------------------------------------------------------------
 
 def root_error_line(error: Any) -> str:

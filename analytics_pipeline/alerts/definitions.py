@@ -7,6 +7,7 @@ import dagster as dg
 
 from analytics_pipeline.alerts.checks import job_failure_alert, root_error_line
 from analytics_pipeline.alerts.resources import AlertingResource, default_alerting
+from analytics_pipeline.alerts.status import unreachable_code_servers
 from analytics_pipeline.alerts.run import (
     Outcome,
     alert_health,
@@ -14,7 +15,7 @@ from analytics_pipeline.alerts.run import (
     alert_metrics,
     alert_rule_errors,
 )
-from analytics_pipeline.orchestration import markdown_table
+from analytics_pipeline.orchestration import explain_idle_ticks, markdown_table
 from analytics_pipeline.resources import WarehouseResource
 
 DAILY_STATS = dg.AssetKey("daily_stats")
@@ -69,6 +70,9 @@ def job_failure_alert_sensor(
     outcome = alert_job_failure(wh, alerting.notifier(), rule_set.routes, alert, owner,
                                 datetime.now(timezone.utc))
     _log_outcome(context, outcome)
+
+
+explain_idle_ticks(job_failure_alert_sensor, "no run of this code location failed since the last tick")
 
 
 def _materialized_days(records, today: date) -> tuple[list[date], int]:
@@ -134,8 +138,9 @@ def daily_stats_alert_sensor(
     minimum_interval_seconds=600,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every 10 minutes: alerts when the daily aggregation is more than 36 hours "
-    "behind (ANALYTICS_AGGREGATION_MAX_LAG_HOURS) or the warehouse is larger than "
-    "ANALYTICS_WAREHOUSE_MAX_BYTES, on the default route, once per health cooldown.",
+    "behind (ANALYTICS_AGGREGATION_MAX_LAG_HOURS), the warehouse is larger than "
+    "ANALYTICS_WAREHOUSE_MAX_BYTES, or a run in progress was started by a code server that no "
+    "longer answers, on the default route, once per health cooldown.",
 )
 def pipeline_health_sensor(
     context: dg.SensorEvaluationContext, alerting: AlertingResource, warehouse: WarehouseResource
@@ -145,6 +150,7 @@ def pipeline_health_sensor(
         warehouse.get(), alerting.notifier(), rule_set.routes,
         max_lag_hours=alerting.max_lag_hours, max_bytes=alerting.max_bytes,
         cooldown=alerting.health_cooldown_delta, now=datetime.now(timezone.utc),
+        unreachable=unreachable_code_servers(context.instance),
     )
     _log_outcome(context, outcome)
     return dg.SkipReason("; ".join(outcome.notes) + f". {outcome.summary()}")

@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 from analytics_pipeline.alerts.channels import Notifier
 from analytics_pipeline.alerts.checks import (
+    code_location_alert,
     evaluate_day,
     firing_alert,
     freshness,
@@ -83,8 +84,10 @@ def alert_rule_errors(warehouse: Warehouse, notifier: Notifier, rule_set: RuleSe
 
 
 def alert_health(warehouse: Warehouse, notifier: Notifier, routes: Routes, *, max_lag_hours: float,
-                 max_bytes: int, cooldown: timedelta, now: datetime) -> Outcome:
-    """The seed's recommended alerts beside job failures: aggregation behind, warehouse large."""
+                 max_bytes: int, cooldown: timedelta, now: datetime,
+                 unreachable: Sequence[str] = ()) -> Outcome:
+    """The seed's recommended alerts beside job failures: aggregation behind, warehouse large;
+    and runs whose code server stopped answering (``unreachable``, from the instance)."""
     out = Outcome()
     state = freshness(warehouse, now)
     if state.latest_day is None:
@@ -94,8 +97,11 @@ def alert_health(warehouse: Warehouse, notifier: Notifier, routes: Routes, *, ma
                          f"events waiting: {state.events_waiting} (limit {max_lag_hours:g} h)")
     size = warehouse_bytes(warehouse)
     out.notes.append(f"warehouse size {human_size(size)} (limit {human_size(max_bytes)})")
+    if unreachable:
+        out.notes.append(f"{len(unreachable)} code server(s) of runs in progress do not answer")
     for alert in (freshness_alert(state, max_lag_hours),
-                  warehouse_size_alert(size, max_bytes, redact_url(warehouse.url))):
+                  warehouse_size_alert(size, max_bytes, redact_url(warehouse.url)),
+                  code_location_alert(unreachable)):
         if alert is not None:
             out.add(alert, send_alert(warehouse, notifier, alert, routes.default, cooldown=cooldown, now=now))
     return out

@@ -17,7 +17,14 @@ from dagster._core.scheduler.instigation import InstigatorType
 from dagster._utils.schedules import cron_string_iterator
 
 from analytics_pipeline.alerts.checks import root_error_line
+from analytics_pipeline.run_launcher import code_server_of
 
+# No sensor tick for this long (every sensor here ticks at least every 10 minutes) means the
+# sensors are not being evaluated: the daemon is down, or it cannot reach the code location.
+STALE_TICKS = timedelta(minutes=15)
+DAEMON_ALIVE_WITHIN = timedelta(minutes=5)
+IN_PROGRESS_WITH_A_WORKER = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+PING_SECONDS = 2
 ASSET_JOB = "__ASSET_JOB"  # ad-hoc materializations (UI "Materialize", dg.materialize, backfills)
 
 
@@ -65,6 +72,7 @@ class StatusReport:
     jobs: list[JobStatus]
     instigators: list[InstigatorStatus]
     metrics: JobMetrics
+    problems: list[str] = field(default_factory=list)  # code location or daemon not working
 
     def to_dict(self) -> dict[str, Any]:
         def clean(value: Any) -> Any:
@@ -192,4 +200,44 @@ def collect_status(instance: dg.DagsterInstance, defs: dg.Definitions, *, now: d
         average_duration_seconds=round(statistics.fmean(durations), 3) if durations else None,
         failing_jobs=[j.name for j in jobs if j.status == "failure"],
     )
-    return StatusReport(generated_at=now, jobs=jobs, instigators=instigators, metrics=metrics)
+    problems = unreachable_code_servers(instance) + stalled_ticks(instance, instigators, now)
+    return StatusReport(generated_at=now, jobs=jobs, instigators=instigators, metrics=metrics,
+                        problems=problems)
+
+
+def unreachable_code_servers(instance: dg.DagsterInstance) -> list[str]:
+    """One line per code server that started a run still in progress and does not answer now."""
+    by_server: dict[Any, list[dg.DagsterRun]] = {}
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS_WITH_A_WORKER)):
+        server = code_server_of(run)
+        if server is not None:
+            by_server.setdefault(server, []).append(run)
+    problems = []
+    for server, runs in by_server.items():
+        reason = server.unreachable_reason(timeout=PING_SECONDS)
+        if reason is None:
+            continue
+        origin = runs[0].remote_job_origin
+        location = origin.location_name if origin is not None else "?"
+        listed = ", ".join(f"{r.run_id[:8]} ({r.job_name}, {r.status.value.lower()})" for r in runs[:5])
+        problems.append(
+            f"code location {location} is unreachable: its code server {server.address} does not answer "
+            f"({reason}). Run(s) {listed} cannot finish; run monitoring marks them failed. Until the "
+            "code server is back (restart `make dev` or the code server), no schedule or sensor ticks.")
+    return problems
+
+
+def stalled_ticks(instance: dg.DagsterInstance, instigators: list[InstigatorStatus], now: datetime) -> list[str]:
+    """A line when running sensors have stopped ticking, saying whether the daemon is alive."""
+    ticked = [i.last_tick_at for i in instigators if i.kind == "sensor" and i.state == "running" and i.last_tick_at]
+    if not ticked or now - max(ticked) <= STALE_TICKS:
+        return []
+    newest = max(ticked)
+    beats = [b.timestamp for b in instance.get_daemon_heartbeats().values() if b is not None]
+    alive = bool(beats) and now.timestamp() - max(beats) <= DAEMON_ALIVE_WITHIN.total_seconds()
+    since = f"no sensor has ticked since {newest:%Y-%m-%d %H:%M} UTC"
+    if alive:
+        return [f"{since} although the daemon is running: the code location is unreachable or fails "
+                "to load (the daemon's log says which); restart the code server (`make dev`)"]
+    return [f"{since}: the daemon is not running, so no schedule, sensor or queued run moves "
+            "(start `make dev`, or `dagster-daemon run`)"]

@@ -1,8 +1,10 @@
-"""Dagster wiring of the warmed dashboard cache: one asset and one job per seed job, their
-schedules (performance-metrics: a 30-second sensor), the refresh-on-restatement sensor, and the
-invalidate job. The logic is in :mod:`analytics_pipeline.cache.warm`."""
+"""Dagster wiring of the warmed dashboard cache: one asset per family of entries, one refresh job
+that a one-minute sensor launches for whatever is due (each entry keeps its own interval and
+TTL from :mod:`analytics_pipeline.cache.warm`), the 30-second performance-metrics sensor that
+refreshes its entry without a run, and the invalidate job."""
 
 import json
+import time
 from datetime import date, datetime, timezone
 
 import dagster as dg
@@ -12,28 +14,29 @@ from analytics_pipeline.cache.backends import CacheUnavailable
 from analytics_pipeline.cache.warm import JOBS, WarmResult, invalidate, jobs_to_refresh, warm_job
 from analytics_pipeline.orchestration import (
     OWNER,
+    REASON_TAG,
     SINGLETON_TAG,
+    TRIGGER_TAG,
+    active_run,
     job_tags,
     markdown_table,
-    non_overlapping_schedule,
-    skip_if_running,
     warehouse_kind,
 )
 from analytics_pipeline.resources import CacheResource, WarehouseResource
 
 # Redis down: fail visibly after two retries (5 s, then 10 s); entries already cached keep
-# serving until their TTL, and the schedules' next tick heals everything once Redis is back.
+# serving until their TTL, and they stay due, so the refresh sensor's next run heals them.
 CACHE_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
-# job id -> (upstream assets its entries are read from, cron or None for the sensor)
+# job id -> upstream assets its entries are read from (intervals and TTLs: warm.JOBS)
 WIRING = {
-    "user-growth": (["monthly_stats"], "*/10 * * * *"),
-    "activity-trends": (["daily_stats"], "*/5 * * * *"),
-    "top-items": (["daily_stats", "raw_events"], "*/15 * * * *"),
-    "recent-activity": (["raw_events"], "*/2 * * * *"),
-    "summary": (["daily_stats", "raw_events"], "*/5 * * * *"),
-    "performance-metrics": ([], None),
-    "cache-cleanup": ([], "0 * * * *"),
+    "user-growth": ["monthly_stats"],
+    "activity-trends": ["daily_stats"],
+    "top-items": ["daily_stats", "raw_events"],
+    "recent-activity": ["raw_events"],
+    "summary": ["daily_stats", "raw_events"],
+    "performance-metrics": [],
+    "cache-cleanup": [],
 }
 
 
@@ -41,10 +44,6 @@ def asset_name(job_id: str) -> str:
     """``user-growth`` -> ``cache_user_growth``; ``cache-cleanup`` -> ``cache_cleanup``."""
     name = job_id.replace("-", "_")
     return name if name.startswith("cache_") else "cache_" + name
-
-
-def job_name(job_id: str) -> str:
-    return asset_name(job_id) + "_job"
 
 
 def _cache_kind() -> str:
@@ -73,7 +72,7 @@ def _metadata(result: WarmResult, cache_url: str) -> dict:
 
 def _cache_asset(job_id: str) -> dg.AssetsDefinition:
     job = JOBS[job_id]
-    deps, _cron = WIRING[job_id]
+    deps = WIRING[job_id]
     if job_id == "performance-metrics":
         deps = [asset_name(j) for j in ("user-growth", "activity-trends", "top-items", "recent-activity", "summary")]
 
@@ -109,66 +108,78 @@ def _cache_asset(job_id: str) -> dg.AssetsDefinition:
 
 
 CACHE_ASSETS = {job_id: _cache_asset(job_id) for job_id in JOBS}
-CACHE_JOBS = {
-    job_id: dg.define_asset_job(
-        job_name(job_id),
-        selection=dg.AssetSelection.assets(asset_name(job_id)),
-        description=f"Warm cache job `{job_id}`: {JOBS[job_id].description}.",
-        tags=job_tags(job_name(job_id)),
-    )
-    for job_id in JOBS
-}
+# Everything the refresh sensor refreshes; performance-metrics is refreshed by its own sensor.
+REFRESHED = [job_id for job_id in JOBS if job_id != "performance-metrics"]
+REFRESH_JOB_NAME = "cache_refresh_job"
+ENTRIES_TAG = "analytics/cache_entries"
+cache_refresh_job = dg.define_asset_job(
+    REFRESH_JOB_NAME,
+    selection=dg.AssetSelection.assets(*(asset_name(j) for j in REFRESHED)),
+    description="Refresh the warmed cache entries that are due, in one run: the refresh sensor "
+    "selects them (each by its own interval, or because statistics they include were re-built).",
+    tags=job_tags(REFRESH_JOB_NAME),
+)
+# The sensor ticks every minute; an entry refreshed up to half a tick early is due, so a 2-minute
+# entry is refreshed every 2 minutes rather than every 3.
+REFRESH_TICK_SECONDS = 60
+DUE_SLACK_SECONDS = REFRESH_TICK_SECONDS // 2
 
-cache_schedules = [
-    non_overlapping_schedule(
-        CACHE_JOBS[job_id], cron, name=f"{asset_name(job_id)}_schedule",
-        description=f"Refresh interval of `{job_id}` ({JOBS[job_id].interval_seconds} s); skips while "
-        "its previous run is going.",
-    )
-    for job_id, (_deps, cron) in WIRING.items()
-    if cron is not None
-]
+
+def due_entries(last_refreshed: dict[str, float | None], now: float) -> list[str]:
+    """The refreshed entries whose own interval has passed since their last materialization
+    (never materialized: due), in the order of ``JOBS``."""
+    due = []
+    for job_id in REFRESHED:
+        last = last_refreshed.get(job_id)
+        if last is None or now - last >= JOBS[job_id].interval_seconds - DUE_SLACK_SECONDS:
+            due.append(job_id)
+    return due
+
+
+def _last_refreshed(instance: dg.DagsterInstance) -> dict[str, float | None]:
+    keys = {dg.AssetKey(asset_name(j)): j for j in REFRESHED}
+    out: dict[str, float | None] = dict.fromkeys(REFRESHED)
+    for record in instance.get_asset_records(list(keys)):
+        last = record.asset_entry.last_materialization
+        if last is not None:
+            out[keys[record.asset_entry.asset_key]] = last.timestamp
+    return out
+
+
+def _every(seconds: int) -> str:
+    return f"every {seconds // 3600} h" if seconds >= 3600 else f"every {seconds // 60} min"
 
 
 @dg.sensor(
+    name="cache_performance_metrics_sensor",
     minimum_interval_seconds=JOBS["performance-metrics"].interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Every 30 s (cron cannot go below a minute): refresh analytics:performance-metrics "
     "in the sensor itself and record it as a materialization of cache_performance_metrics (a run "
-    "every 30 s would cost more than the work). Skips while a manual run of its job is going; "
-    "with the cache down the tick fails visibly and the next one heals.",
+    "every 30 s would cost more than the work). With the cache down the tick fails visibly and "
+    "the next one heals.",
 )
 def cache_performance_metrics_sensor(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource, cache: CacheResource
 ):
-    skip = skip_if_running(context.instance, CACHE_JOBS["performance-metrics"].name)
-    if skip is not None:
-        return skip
     result = warm_job("performance-metrics", warehouse.get(), cache.get())
-    # Say what the tick did: a result with only asset events shows as "returned an empty result".
     return dg.SensorResult(
         asset_events=[dg.AssetMaterialization(asset_key=asset_name("performance-metrics"),
                                               metadata=_metadata(result, cache.redis_url))],
-        skip_reason=f"refreshed analytics:performance-metrics ({result.entries} entr"
-                    f"{'y' if result.entries == 1 else 'ies'}; recorded as a materialization, no run needed)",
+        skip_reason=dg.SkipReason(
+            f"refreshed analytics:performance-metrics here ({result.entries} entry, {result.bytes} bytes, "
+            f"{result.seconds:.3f} s) and recorded it on cache_performance_metrics; no run needed"),
     )
 
 
 REFRESH_SOURCES = {"daily_stats": "day", "monthly_stats": "month"}
 
 
-@dg.sensor(
-    jobs=[CACHE_JOBS[j] for j in ("summary", "activity-trends", "top-items", "user-growth")],
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="When daily_stats or monthly_stats partitions are (re-)materialized, re-warms the "
-    "entries that include them (summary, activity-trends, top-items; user-growth for months). A job "
-    "still running is remembered in the cursor and launched once it finishes.",
-)
-def cache_refresh_sensor(context: dg.SensorEvaluationContext):
-    state = json.loads(context.cursor) if context.cursor else {}
-    pending = set(state.get("pending", []))
+def _rebuilt_statistics(context: dg.SensorEvaluationContext, state: dict) -> tuple[set[str], list[str]]:
+    """Entries that include statistics periods (re-)materialized since the cursor, and a short
+    description of those periods; moves the cursor in ``state``."""
     today = datetime.now(timezone.utc).date()
+    jobs: set[str] = set()
     seen = []
     for asset, grain in REFRESH_SOURCES.items():
         after = state.get(asset)
@@ -179,41 +190,69 @@ def cache_refresh_sensor(context: dg.SensorEvaluationContext):
                 limit=1000, ascending=True)
             for record in page.records:
                 after = record.storage_id
-                partition = record.partition_key
-                if partition:
-                    periods.add(date.fromisoformat(partition))
+                if record.partition_key:
+                    periods.add(date.fromisoformat(record.partition_key))
             if not page.has_more:
                 break
-        if periods:
-            seen.append(f"{asset}: {', '.join(sorted(p.isoformat() for p in periods)[:5])}"
-                        + (" ..." if len(periods) > 5 else ""))
-        pending.update(jobs_to_refresh(grain, periods, today))
+        refresh = jobs_to_refresh(grain, periods, today)
+        if refresh:
+            shown = sorted(p.isoformat() for p in periods)
+            seen.append(f"{asset} {', '.join(shown[:3])}" + (" ..." if len(shown) > 3 else ""))
+        jobs.update(refresh)
         if after is not None:
             state[asset] = after
-    requests, waiting = [], []
-    for job_id in sorted(pending):
-        job = CACHE_JOBS[job_id]
-        if skip_if_running(context.instance, job.name) is not None:
-            waiting.append(job_id)
-            continue
-        requests.append(dg.RunRequest(
-            job_name=job.name,
-            tags={SINGLETON_TAG: job.name, "analytics/trigger": "cache_refresh_sensor",
-                  "analytics/reason": "; ".join(seen)[:200] or "pending refresh"},
-        ))
-    state["pending"] = waiting
+    return jobs, seen
+
+
+@dg.sensor(
+    name="cache_refresh_sensor",
+    job=cache_refresh_job,
+    minimum_interval_seconds=REFRESH_TICK_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every minute, one run refreshes every warmed entry that is due: each by its own "
+    "interval (recent-activity 2 min, activity-trends and summary 5 min, user-growth 10 min, "
+    "top-items 15 min, cache-cleanup 1 h; from its last materialization), and at once the entries "
+    "that include daily_stats or monthly_stats partitions re-built since the last tick. Never two "
+    "refresh runs at a time: while one is going the tick waits and remembers what was re-built.",
+)
+def cache_refresh_sensor(context: dg.SensorEvaluationContext):
+    state = json.loads(context.cursor) if context.cursor else {}
+    rebuilt, seen = _rebuilt_statistics(context, state)
+    pending = set(state.get("pending", [])) | rebuilt
+    running = active_run(context.instance, REFRESH_JOB_NAME)
+    if running is not None:
+        state["pending"] = sorted(pending)
+        return dg.SensorResult(
+            skip_reason=f"refresh run {running.run_id[:8]} is still {running.status.value.lower()}"
+            + (f"; after it: {', '.join(sorted(pending))} (statistics re-built)" if pending else ""),
+            cursor=json.dumps(state, sort_keys=True))
+    due = due_entries(_last_refreshed(context.instance), time.time())
+    selected = [j for j in REFRESHED if j in pending or j in due]
+    state["pending"] = []
     cursor = json.dumps(state, sort_keys=True)
-    if requests:
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
-    reason = (f"waiting for running job(s) {', '.join(waiting)}" if waiting
-              else "no re-materialized statistics inside a cached window")
-    return dg.SensorResult(skip_reason=reason, cursor=cursor)
+    if not selected:
+        return dg.SensorResult(skip_reason="no entry is due yet and no statistics were re-built",
+                               cursor=cursor)
+    reasons = []
+    on_interval = [j for j in selected if j in due]
+    if on_interval:
+        reasons.append("due: " + ", ".join(f"{j} ({_every(JOBS[j].interval_seconds)})" for j in on_interval))
+    if pending:
+        reasons.append("statistics re-built: " + ("; ".join(seen) or ", ".join(sorted(pending))))
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(
+            asset_selection=[dg.AssetKey(asset_name(j)) for j in selected],
+            tags={SINGLETON_TAG: REFRESH_JOB_NAME, TRIGGER_TAG: "cache_refresh_sensor",
+                  REASON_TAG: "; ".join(reasons)[:250], ENTRIES_TAG: ",".join(selected)},
+        )],
+        cursor=cursor,
+    )
 
 
 class InvalidateConfig(dg.Config):
     pattern: str = "analytics:*"
     """Glob (Redis MATCH syntax) of the keys to delete; must start with ``analytics:``.
-    The default clears every analytics key (the seed's clearCache)."""
+    The default clears every analytics key."""
 
 
 @dg.op(description="Delete the cache keys matching `pattern` (default: every analytics: key).")
@@ -235,7 +274,6 @@ def cache_invalidate_job():
 
 defs = dg.Definitions(
     assets=list(CACHE_ASSETS.values()),
-    jobs=[*CACHE_JOBS.values(), cache_invalidate_job],
-    schedules=cache_schedules,
+    jobs=[cache_refresh_job, cache_invalidate_job],
     sensors=[cache_performance_metrics_sensor, cache_refresh_sensor],
 )

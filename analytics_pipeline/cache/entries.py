@@ -8,6 +8,9 @@ beyond each day's top 10, and the latest events. ``docs/cache.md`` documents eve
 
 Every window is made of full UTC days (or months) before ``now``: "last 7 days" at
 2024-03-10T15:00Z is 2024-03-03 .. 2024-03-09, i.e. ``[2024-03-03T00:00Z, 2024-03-10T00:00Z)``.
+With a websites file, a website's entries use its own full local days (months) before its local
+today, and ``all`` entries the days that have ended for every website (:func:`scope_end`);
+the summary presets keep their UTC instants (the key names them) and are counted from events.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as dtime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from analytics_pipeline.stats.zones import per_zone_rows
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline.websites import WebsiteDirectory, current_websites, local_today, today_everywhere, zones_in_use
 
 NAMESPACE = "analytics:"
 ALL = "all"
@@ -99,6 +105,15 @@ def last_full_months(now: datetime, months: int) -> list[date]:
     return [add_months(current, -k) for k in range(months, 0, -1)]
 
 
+def scope_end(websites: WebsiteDirectory, scope: str, now: datetime) -> date:
+    """The exclusive end day of a scope's day windows: UTC today when every website is at UTC;
+    otherwise the website's local today, or for ``all`` the earliest local today among the
+    zones in use (so every day of an ``all`` window has ended for every website)."""
+    if websites.all_utc:
+        return utc_today(now)
+    return today_everywhere(websites, now) if scope == ALL else local_today(websites, scope, now)
+
+
 # -- query timing ---------------------------------------------------------------------------
 @dataclass
 class QueryTiming:
@@ -156,11 +171,14 @@ def user_growth_entries(warehouse: Warehouse, now: datetime,
     month-over-month growth of unique visitors."""
     out = Computed()
     sites = websites(warehouse, now, out)
+    zones = current_websites()
     longest = max(windows)
-    months = last_full_months(now, longest + 1)  # one more month: the first point's growth
+    # one more month: the first point's growth
+    current = {scope: scope_end(zones, scope, now).replace(day=1) for scope in [ALL, *sites]}
+    months_of = {scope: [add_months(c, -k) for k in range(longest + 1, 0, -1)] for scope, c in current.items()}
     rows = out.query(warehouse, "select_cache_monthly_stats", {
-        "from_month": warehouse.day(months[0]),
-        "to_month": warehouse.day(add_months(months[-1], 1)),
+        "from_month": warehouse.day(min(m[0] for m in months_of.values())),
+        "to_month": warehouse.day(max(current.values())),
     })
     per_scope: dict[str, dict[date, dict[str, int]]] = defaultdict(lambda: defaultdict(Counter))
     for row in rows:
@@ -176,6 +194,7 @@ def user_growth_entries(warehouse: Warehouse, now: datetime,
             per_scope[scope][month].update(values)
     generated = iso_ms(now)
     for scope in [ALL, *sites]:
+        months = months_of[scope]
         by_month = per_scope.get(scope, {})
         series = []
         for previous, month in zip(months, months[1:]):
@@ -222,15 +241,18 @@ def activity_trends_entries(warehouse: Warehouse, now: datetime,
     daily_stats (days without events are zeros)."""
     out = Computed()
     sites = websites(warehouse, now, out)
-    first, end = last_full_days(now, max(windows))
-    rows = _daily_rows(warehouse, out, first, end)
+    zones = current_websites()
+    longest = max(windows)
+    ends = {scope: scope_end(zones, scope, now) for scope in [ALL, *sites]}
+    rows = _daily_rows(warehouse, out, min(ends.values()) - timedelta(days=longest), max(ends.values()))
     by_scope_day: dict[tuple[str, date], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_scope_day[(row["website_id"], row["date"])].append(row)
         by_scope_day[(ALL, row["date"])].append(row)
     generated = iso_ms(now)
-    days = [first + timedelta(days=k) for k in range((end - first).days)]
     for scope in [ALL, *sites]:
+        end = ends[scope]
+        days = [end - timedelta(days=longest - k) for k in range(longest)]
         series = [_day_point(day, by_scope_day.get((scope, day), [])) for day in days]
         for window in windows:
             points = series[-window:]
@@ -255,6 +277,9 @@ def top_items_entries(warehouse: Warehouse, now: datetime, limits: Sequence[int]
     from daily_stats.events_by_type, which lists every event name)."""
     out = Computed()
     sites = websites(warehouse, now, out)
+    zones = current_websites()
+    if not zones.all_utc:
+        return _local_top_items(warehouse, now, limits, days, zones, sites, out)
     first, end = last_full_days(now, days)
     top_n = max(limits)
     span = {"from": warehouse.ts(midnight(first)), "to": warehouse.ts(midnight(end)), "top_n": top_n}
@@ -275,6 +300,50 @@ def top_items_entries(warehouse: Warehouse, now: datetime, limits: Sequence[int]
             out.entries[top_items_key(scope, limit)] = {
                 "scope": scope, "limit": limit, "from": first.isoformat(), "to": end.isoformat(),
                 "generatedAt": generated,
+                "pages": lists.get(scope, {}).get("pages", [])[:limit],
+                "referrers": lists.get(scope, {}).get("referrers", [])[:limit],
+                "customEvents": _ranked(custom.get(scope, Counter()), limit),
+            }
+    return out
+
+
+def _local_top_items(warehouse: Warehouse, now: datetime, limits: Sequence[int], days: int,
+                     zones: WebsiteDirectory, sites: list[str], out: Computed) -> Computed:
+    """top-items with websites in several time zones: each website's own last ``days`` full
+    local days (one query per zone); ``all`` over the days ended for every website, each
+    website's in its own zone, counts added up across zones before ranking."""
+    top_n = max(limits)
+    ends = {scope: scope_end(zones, scope, now) for scope in [ALL, *sites]}
+    own = {zone: (now.astimezone(ZoneInfo(zone)).date() - timedelta(days=days), now.astimezone(ZoneInfo(zone)).date())
+           for zone in zones_in_use(zones)}
+    everywhere = {zone: (ends[ALL] - timedelta(days=days), ends[ALL]) for zone in zones_in_use(zones)}
+    lists: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: {"pages": [], "referrers": []})
+    for dimension in ("pages", "referrers"):
+        start = time.perf_counter()
+        rows = per_zone_rows(warehouse, f"select_cache_top_{dimension}_zone", zones, own, {"top_n": top_n})
+        for row in rows:
+            lists[row["website_id"]][dimension].append({"item": row["item"], "count": int(row["count"])})
+        counts: Counter = Counter()
+        all_rows = per_zone_rows(warehouse, f"select_cache_{dimension}_counts_zone", zones, everywhere)
+        for row in all_rows:
+            counts[row["item"]] += int(row["count"])
+        lists[ALL][dimension] = _ranked(counts, top_n)
+        out.timings.append(QueryTiming(f"select_cache_top_{dimension}_zone + counts (per zone)",
+                                       round(time.perf_counter() - start, 6), len(rows) + len(all_rows)))
+    daily = _daily_rows(warehouse, out, min(ends.values()) - timedelta(days=days), max(ends.values()))
+    custom: dict[str, Counter] = defaultdict(Counter)
+    for row in daily:
+        named = {k: int(v) for k, v in row["events_by_type"].items() if k != "pageview"}
+        if ends[row["website_id"]] - timedelta(days=days) <= row["date"] < ends[row["website_id"]] if row["website_id"] in ends else False:
+            custom[row["website_id"]].update(named)
+        if ends[ALL] - timedelta(days=days) <= row["date"] < ends[ALL]:
+            custom[ALL].update(named)
+    generated = iso_ms(now)
+    for scope in [ALL, *sites]:
+        for limit in limits:
+            out.entries[top_items_key(scope, limit)] = {
+                "scope": scope, "limit": limit, "from": (ends[scope] - timedelta(days=days)).isoformat(),
+                "to": ends[scope].isoformat(), "generatedAt": generated,
                 "pages": lists.get(scope, {}).get("pages", [])[:limit],
                 "referrers": lists.get(scope, {}).get("referrers", [])[:limit],
                 "customEvents": _ranked(custom.get(scope, Counter()), limit),
@@ -338,9 +407,14 @@ def summary_entries(warehouse: Warehouse, now: datetime, ranges: Sequence[int] =
     """``analytics:summary:{from}:{to}`` for the dashboard's presets: the last 7, 30 and 90
     full UTC days, ``from`` and ``to`` UTC midnights (``to`` exclusive)."""
     out = Computed()
+    utc_days = current_websites().all_utc
     for days in ranges:
         first, end = last_full_days(now, days)
-        out.entries[summary_key(midnight(first), midnight(end))] = summary_value(warehouse, first, end, out)
+        # The key names UTC instants: with websites in other zones, local days do not add up to
+        # [from, to), so the summary is counted from events (exact, one more scan).
+        out.entries[summary_key(midnight(first), midnight(end))] = (
+            summary_value(warehouse, first, end, out) if utc_days
+            else raw_summary(warehouse, midnight(first), midnight(end), out))
     return out
 
 

@@ -68,6 +68,8 @@ def render(report: StatusReport, rule_problems: list[str]) -> str:
     parts = [jobs, "", instigators, "", totals]
     if m.failing_jobs:
         parts.append("failing now (last run failed): " + ", ".join(m.failing_jobs))
+    if report.problems:
+        parts += ["", "NOT RUNNING:"] + [f"  {p}" for p in report.problems]
     if rule_problems:
         parts += ["", f"alert rule problems ({len(rule_problems)}):"] + [f"  {p}" for p in rule_problems]
     return "\n".join(parts)
@@ -94,4 +96,4 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         print(render(report, problems))
-    return 1 if report.metrics.failing_jobs else 0
+    return 1 if report.metrics.failing_jobs or report.problems else 0

@@ -135,10 +135,13 @@ def prepare_chunk(
                 continue
         timestamp = result[8]
         day = timestamp[:10]
-        if day in frozen_days:
+        # With websites in other zones, dropped days are local days (websites.FrozenLocalDays).
+        frozen = (day if day in frozen_days else None) if isinstance(frozen_days, frozenset) else (
+            frozen_days.local_day(result[1], day, timestamp) if frozen_days else None)
+        if frozen is not None:
             raw = payload.decode("utf-8", "replace").rstrip("\r\n") if jsonl else _csv_raw(payload)
             rejections.append((line_number, redact_raw(raw),
-                               f"occurred_at falls on {day}, a day whose raw events retention has deleted "
+                               f"occurred_at falls on {frozen}, a day whose raw events retention has deleted "
                                "(its statistics are final)"))
             continue
         event_id = result[0]

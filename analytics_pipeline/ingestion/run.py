@@ -34,6 +34,7 @@ from analytics_pipeline.ingestion.readers import (
     iter_jsonl_blocks,
 )
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline.websites import FrozenLocalDays, current_websites
 
 PROCESSED_DIR = "processed"
 # One chunk is one transaction. SQLite pays per transaction for rewriting the index pages it
@@ -209,6 +210,9 @@ def ingest_landing(
     try:
         with _one_ingester_at_a_time(warehouse):
             frozen = frozenset(str(Warehouse.to_date(r["day"])) for r in warehouse.query("select_retention_dropped_days"))
+            websites = current_websites()
+            if frozen and not websites.all_utc:
+                frozen = FrozenLocalDays.of(websites, frozen)
             for path in files:
                 file_result = _ingest_file(warehouse, path, landing_dir, preparer, clock, chunk_lines,
                                            result, log, frozen)

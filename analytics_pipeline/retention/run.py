@@ -24,7 +24,9 @@ from analytics_pipeline.retention.plan import (
     contiguous_ranges,
     plan_retention,
 )
+from analytics_pipeline.retention.local_days import delete_local_days, earliest_midnight, raw_local_days
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline.websites import WebsiteDirectory, current_websites
 
 DEFAULT_PAUSE_SECONDS = 0.01
 PG_SESSION_BATCH = 50_000
@@ -104,11 +106,16 @@ class RetentionResult:
 
 
 # -- gathering the facts ---------------------------------------------------------------------
-def gather_days(warehouse: Warehouse, cutoff: date) -> tuple[dict[date, list[WebsiteDay]], int]:
+def gather_days(warehouse: Warehouse, cutoff: date,
+                websites: WebsiteDirectory | None = None) -> tuple[dict[date, list[WebsiteDay]], int]:
     """Raw days before ``cutoff`` with, per website, the statistics rows covering them; and the
-    highest ``batch_id`` among those events (later batches were not seen by the plan)."""
-    params = {"cutoff": warehouse.ts(midnight(cutoff))}
-    raw = warehouse.query("select_retention_event_days", params)
+    highest ``batch_id`` among those events (later batches were not seen by the plan). Days are
+    each website's local days when some website is not at UTC."""
+    websites = websites if websites is not None else current_websites()
+    if websites.all_utc:
+        raw = warehouse.query("select_retention_event_days", {"cutoff": warehouse.ts(midnight(cutoff))})
+    else:
+        raw = raw_local_days(warehouse, cutoff, websites)
     daily = {
         (r["website_id"], Warehouse.to_date(r["day"])): r
         for r in warehouse.query("select_retention_daily_stats", {"cutoff": warehouse.day(cutoff)})
@@ -138,7 +145,7 @@ def gather_days(warehouse: Warehouse, cutoff: date) -> tuple[dict[date, list[Web
                 monthly_computed_at=periods["month"].get((site, period_start("month", day))),
             )
         )
-    if warehouse.is_postgres:
+    if warehouse.is_postgres and websites.all_utc:
         for row in warehouse.query("select_retention_partitions"):
             day = partition_day(row["partition"])
             if day < cutoff:
@@ -174,10 +181,11 @@ def build_plan(
     today: date,
     retention_days: int,
     materialized: Mapping[str, Iterable[str]],
+    websites: WebsiteDirectory | None = None,
 ) -> tuple[RetentionPlan, int]:
     """The plan for ``today`` and the highest batch id it saw."""
     cutoff = today - timedelta(days=retention_days)
-    days, max_batch_id = gather_days(warehouse, cutoff)
+    days, max_batch_id = gather_days(warehouse, cutoff, websites)
     plan = plan_retention(today, retention_days, days, materialized, dirty_marks(warehouse, cutoff))
     return plan, max_batch_id
 
@@ -194,23 +202,28 @@ def run_retention(
     pause_seconds: float = DEFAULT_PAUSE_SECONDS,
     log: Callable[[str], None] = print,
     run_id: str | None = None,
+    websites: WebsiteDirectory | None = None,
 ) -> RetentionResult:
     """Plan and (unless ``dry_run``) apply retention. ``materialized`` maps each grain
-    (``day``/``week``/``month``) to the materialized partition keys of its statistics asset."""
+    (``day``/``week``/``month``) to the materialized partition keys of its statistics asset.
+    With websites in other zones than UTC, days are local days (:mod:`.local_days`)."""
     started = time.perf_counter()
     today = today or datetime.now(timezone.utc).date()
+    websites = websites if websites is not None else current_websites()
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     plan, max_batch_id = build_plan(
-        warehouse, today=today, retention_days=retention_days, materialized=materialized
+        warehouse, today=today, retention_days=retention_days, materialized=materialized, websites=websites
     )
+    # Sessions go when their last activity is before every website's first kept local day.
+    sessions_cut = (midnight if websites.all_utc else (lambda day: earliest_midnight(websites, day)))
     result = RetentionResult(plan=plan, dry_run=dry_run, guard_seconds=time.perf_counter() - started)
     result.sql_files = ["select_retention_event_days", "select_retention_daily_stats",
                         "select_retention_period_stats", "select_retention_dirty_marks"]
     result.days_kept = [KeptDay(d.day, d.events, d.reasons) for d in plan.days_kept]
     result.sessions_before = plan.sessions_before
     result.sessions_to_delete = int(warehouse.query(
-        "count_retention_sessions", {"before": warehouse.ts(midnight(plan.sessions_before))})[0]["sessions"])
+        "count_retention_sessions", {"before": warehouse.ts(sessions_cut(plan.sessions_before))})[0]["sessions"])
     result.size_before = table_sizes(warehouse)
 
     mode = "Dry run: would archive" if dry_run else "Archiving"
@@ -222,7 +235,11 @@ def run_retention(
 
     if not dry_run:
         phase = time.perf_counter()
-        if warehouse.is_postgres:
+        if not websites.all_utc:
+            delete_local_days(warehouse, plan, result, websites, max_batch_id=max_batch_id, batch_size=batch_size,
+                              pause_seconds=pause_seconds, log=lambda m: log(f"{LOG_PREFIX} {m}"), run_id=run_id,
+                              record=_record_dropped, kept=KeptDay)
+        elif warehouse.is_postgres:
             _drop_partitions(warehouse, plan, result, log=log, run_id=run_id)
         else:
             _delete_batches(warehouse, plan, result, max_batch_id=max_batch_id, batch_size=batch_size,
@@ -232,7 +249,7 @@ def run_retention(
         # A day kept while deleting (a late event) also holds its sessions back.
         result.sessions_before = min([plan.sessions_before, *(k.day for k in result.days_kept)])
         result.sessions_deleted = _delete_sessions(
-            warehouse, warehouse.ts(midnight(result.sessions_before)), result,
+            warehouse, warehouse.ts(sessions_cut(result.sessions_before)), result,
             batch_size=batch_size if warehouse.is_sqlite else max(batch_size, PG_SESSION_BATCH),
             pause_seconds=pause_seconds if warehouse.is_sqlite else 0.0,
         )

@@ -1,14 +1,18 @@
 """Dagster wiring of statistics: ``daily_stats``, ``weekly_stats``, ``monthly_stats``, their
 jobs, schedules, checks, and the late-data sensor."""
 
+import logging
 import time
+import warnings
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
 from analytics_pipeline.orchestration import (
     OWNER,
+    REASON_TAG,
     SINGLETON_TAG,
+    TRIGGER_TAG,
     active_run,
     job_tags,
     markdown_table,
@@ -25,10 +29,39 @@ from analytics_pipeline.resources import WarehouseResource
 from analytics_pipeline.stats.build import GRAIN_TABLES, build_period, frozen_days, read_period
 from analytics_pipeline.stats.checks import daily_mismatches, period_pageview_mismatches
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline.websites import WebsiteDirectory, current_websites, describe, load_websites
 
+log = logging.getLogger(__name__)
 GRAIN_ASSET = {"day": "daily_stats", "week": "weekly_stats", "month": "monthly_stats"}
 GRAIN_PARTITIONS = {"day": daily_partitions, "week": weekly_partitions, "month": monthly_partitions}
-GRAIN_WORD = {"day": "UTC day", "week": "week (Monday to Sunday, UTC)", "month": "calendar month (UTC)"}
+GRAIN_WORD = {"day": "day", "week": "week (Monday to Sunday)", "month": "calendar month"}
+
+# The websites file as the code location loaded it: its problems are logged and shown in the
+# definitions metadata and the websites_file_sensor; each run re-reads the file.
+WEBSITES = current_websites()
+for _problem in WEBSITES.problems:
+    log.warning(f"websites file: {_problem}")
+    warnings.warn(f"websites file: {_problem}", stacklevel=1)
+
+
+def _zones_text(directory: WebsiteDirectory) -> str:
+    if directory.all_utc and not directory.websites:
+        return "Every period is a UTC period (no websites file)."
+    listed = ", ".join(f"{w.id} {w.timezone}" for w in sorted(directory.websites.values(), key=lambda w: w.id))
+    return (f"Periods are each website's local periods: {listed or 'no website listed'}; every other website "
+            f"{directory.default_timezone}.")
+
+
+def websites_metadata(directory: WebsiteDirectory) -> dict:
+    """The websites file as the UI shows it: file, zones, and every problem found in it."""
+    problems = [{"file": p.file, "entry": p.field, "problem": p.problem} for p in directory.problems]
+    return {
+        "websites_file": directory.source,
+        "default_timezone": directory.default_timezone,
+        "websites": dg.MetadataValue.md(markdown_table(describe(directory), limit=500)),
+        "websites_file_problems": dg.MetadataValue.md(markdown_table(problems, limit=500) if problems else "none"),
+        "websites_file_problem_count": len(problems),
+    }
 
 
 def stats_schema(key_column: str) -> dg.TableSchema:
@@ -70,21 +103,50 @@ def _preview(rows: list[dict]) -> str:
 
 
 def _build_partitions(context: dg.AssetExecutionContext, wh: Warehouse, grain: str) -> tuple[list[date], int, float]:
-    """Build every partition of this run (a backfill range is one run), logging progress."""
+    """Build every partition of this run (a backfill range is one run), logging progress and
+    recording each partition's own counts, duration and preview on its materialization."""
     keys = context.partition_keys
+    websites = current_websites()
+    for problem in websites.problems:
+        context.log.warning(f"websites file: {problem}")
     started = time.perf_counter()
     rows = 0
     days = [date.fromisoformat(k) for k in keys]
     for i, day in enumerate(days, 1):
+        period_started = time.perf_counter()
         dropped = frozen_days(wh, grain, day)
         if dropped:
             context.log.warning(f"{GRAIN_ASSET[grain]} {day}: kept as is: retention deleted the raw events of "
                                 f"{', '.join(d.isoformat() for d in dropped)}, so these statistics are final")
-        written = build_period(wh, grain, day)
+        written = build_period(wh, grain, day, websites=websites)
         rows += written
+        context.add_asset_metadata(
+            _period_metadata(day, written, time.perf_counter() - period_started, read_period(wh, grain, day)),
+            partition_key=day.isoformat(),
+        )
         if len(days) <= 10 or i % 10 == 0 or i == len(days):
             context.log.info(f"{GRAIN_ASSET[grain]} {day}: {written} website row(s) [{i}/{len(days)}]")
     return days, rows, time.perf_counter() - started
+
+
+def _stats_sql_name(wh: Warehouse) -> str:
+    """The statistics SQL file the build runs (see stats.build.build_period)."""
+    if current_websites().all_utc:
+        return "insert_period_stats"
+    return "insert_local_period_stats" if wh.is_postgres else "insert_zone_period_stats"
+
+
+def _period_metadata(period: date, written: int, seconds: float, built: list[dict]) -> dict:
+    """One partition's own materialization metadata (in a range run too)."""
+    return {
+        "dagster/row_count": written,
+        "period": period.isoformat(),
+        "websites": len(built),
+        "pageviews": sum(r["total_pageviews"] for r in built),
+        "custom_events": sum(r["total_custom_events"] for r in built),
+        "duration_seconds": round(seconds, 4),
+        "preview": dg.MetadataValue.md(f"**{period}**\n\n" + _preview(built)),
+    }
 
 
 def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
@@ -101,30 +163,38 @@ def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
         owners=[OWNER],
         description=(
             f"One row per website and {GRAIN_WORD[grain]} with events: traffic, exact uniques, top "
-            "pages and referrers, events by type, and the sessions started in the period. "
-            "Computed in SQL; re-materializing a partition replaces it atomically."
+            "pages and referrers, events by type, and the sessions started in the period "
+            "Computed in SQL; re-materializing a partition replaces it atomically. "
+            + _zones_text(WEBSITES)
         ),
-        metadata={"dagster/column_schema": stats_schema(key_column), "dagster/table_name": table},
+        metadata={"dagster/column_schema": stats_schema(key_column), "dagster/table_name": table,
+                  **websites_metadata(WEBSITES)},
         check_specs=check_specs,
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.get()
         periods, rows, seconds = _build_partitions(context, wh, grain)
-        last = read_period(wh, grain, periods[-1])
+        pending = [m for m in wh.query("select_stats_dirty") if m["grain"] == grain and m["not_before"] is not None
+                   and Warehouse.to_date(m["period_start"]) in set(periods)]
+        for mark in pending:
+            context.log.info(f"{name}: to be completed after {Warehouse.to_datetime(mark['not_before']):%Y-%m-%dT%H:%MZ}: {mark['reason']}")
         context.log.info(f"{name}: {len(periods)} period(s), {rows} row(s) in {seconds:.2f}s")
+        # Shared by every partition of the run; each partition's counts and preview are its own
+        # (added per partition above).
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": rows,
-                "periods": len(periods),
-                "first_period": periods[0].isoformat(),
-                "last_period": periods[-1].isoformat(),
-                "duration_seconds": round(seconds, 3),
-                "seconds_per_period": round(seconds / len(periods), 4),
-                "websites_in_last_period": len(last),
-                "pageviews_in_last_period": sum(r["total_pageviews"] for r in last),
-                "preview": dg.MetadataValue.md(f"**{periods[-1]}**\n\n" + _preview(last)),
+                "run_periods": len(periods),
+                "run_first_period": periods[0].isoformat(),
+                "run_last_period": periods[-1].isoformat(),
+                "run_row_count": rows,
+                "run_duration_seconds": round(seconds, 3),
+                "incomplete_periods": dg.MetadataValue.md(markdown_table(
+                    [{"period": Warehouse.to_date(m["period_start"]).isoformat(), "complete after (UTC)":
+                      f"{Warehouse.to_datetime(m['not_before']):%Y-%m-%d %H:%M}", "reason": m["reason"]} for m in pending])
+                    if pending else "none: every website's period had ended"),
+                "time_zones": _zones_text(current_websites()),
                 "sql": dg.MetadataValue.md(
-                    "```sql\n" + wh.sql_text("insert_period_stats", table=table, key_column=key_column) + "\n```"
+                    "```sql\n" + wh.sql_text(_stats_sql_name(wh), table=table, key_column=key_column) + "\n```"
                 ),
             },
             check_results=check_fn(wh, periods),
@@ -248,22 +318,52 @@ schedules = [
 GRAIN_JOB = {"day": daily_stats_job, "week": weekly_stats_job, "month": monthly_stats_job}
 
 
+def _mark_reason(grain: str, key: str, mark: dict) -> str:
+    late = f"late data: {mark['events']} event(s) changed {GRAIN_ASSET[grain]} {key} after it was built"
+    if mark.get("reason"):
+        completing = f"completing: {mark['reason']}"
+        return f"{completing}; {late}" if mark["events"] else completing
+    return late
+
+
+# A rebuild whose run failed is requested again (its run key carries the attempt number, so
+# Dagster does not drop it as a repeat); after the first retry the wait doubles from 2 minutes up
+# to an hour, so a rebuild that keeps failing is retried without flooding the Runs page.
+LATE_MARK_TAG = "analytics/late_mark"
+RETRY_CAP_SECONDS = 3600
+
+
+def retry_delay_seconds(failures: int) -> int:
+    """Seconds to wait after the ``failures``-th failed rebuild before the next attempt: 0 after
+    the first (retry on the next evaluation), then 120, 240, ... up to an hour."""
+    return 0 if failures <= 1 else min(RETRY_CAP_SECONDS, 60 * 2 ** (failures - 1))
+
+
+def _previous_attempts(instance: dg.DagsterInstance, mark_id: str) -> list[dg.RunRecord]:
+    """The rebuild runs already launched for one dirty mark, newest first."""
+    return list(instance.get_run_records(filters=dg.RunsFilter(tags={LATE_MARK_TAG: mark_id})))
+
+
 @dg.sensor(
     jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Late data: re-materializes exactly the daily, weekly and monthly partitions that "
     "already have statistics and whose events changed since (stats_dirty marks, written by the "
-    "sessions asset). Periods never built are left to the schedules and backfills.",
+    "sessions asset). Also completes periods built before some website's local period had ended "
+    "(west of UTC at the 01:00 build), once it has. Periods never built are left to the schedules "
+    "and backfills. A failed rebuild is requested again (next evaluation, then backing off up to an hour).",
 )
 def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     marks = warehouse.get().query("select_stats_dirty")
     if not marks:
         return dg.SkipReason("no statistics are older than their events")
+    utc_now = datetime.now(timezone.utc)
     requests, waiting = [], []
     by_grain: dict[str, list[dict]] = {}
     for mark in marks:
         by_grain.setdefault(mark["grain"], []).append(mark)
+    now = time.time()
     for grain, grain_marks in by_grain.items():
         asset_key = dg.AssetKey(GRAIN_ASSET[grain])
         built = context.instance.get_materialized_partitions(asset_key)
@@ -273,19 +373,44 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
             key = Warehouse.to_date(mark["period_start"]).isoformat()
             if key not in built:
                 continue
-            if running is not None:
-                waiting.append(f"{GRAIN_ASSET[grain]} {key} (run {running.run_id[:8]} in progress)")
+            label = f"{GRAIN_ASSET[grain]} {key}"
+            not_before = Warehouse.to_datetime(mark.get("not_before"))
+            if not_before is not None and not_before > utc_now:
+                waiting.append(f"{label} until {not_before:%Y-%m-%dT%H:%MZ} ({mark['reason']})")
                 continue
-            stamp = str(mark["marked_at"])
+            if running is not None:
+                waiting.append(f"{label} (run {running.run_id[:8]} in progress)")
+                continue
+            mark_id = f"late:{grain}:{key}:{mark['marked_at']}"
+            attempts = _previous_attempts(context.instance, mark_id)
+            failures = [r for r in attempts if r.dagster_run.status in (dg.DagsterRunStatus.FAILURE,
+                                                                        dg.DagsterRunStatus.CANCELED)]
+            if attempts and attempts[0].dagster_run.status not in (dg.DagsterRunStatus.FAILURE,
+                                                                   dg.DagsterRunStatus.CANCELED):
+                # in progress, or succeeded and the mark is about to be cleared by that run
+                waiting.append(f"{label} (rebuild {attempts[0].dagster_run.run_id[:8]} "
+                               f"{attempts[0].dagster_run.status.value.lower()})")
+                continue
+            if failures:
+                last_end = failures[0].end_time or failures[0].update_timestamp.timestamp()
+                wait = retry_delay_seconds(len(failures)) - (now - last_end)
+                if wait > 0:
+                    waiting.append(f"{label} (rebuild failed {len(failures)} time(s); next attempt in {int(wait)} s)")
+                    continue
+            attempt = len(attempts) + 1
+            reason = _mark_reason(grain, key, mark)
+            if failures:
+                reason += f"; attempt {attempt} after {len(failures)} failed rebuild(s)"
             requests.append(
                 dg.RunRequest(
-                    run_key=f"late:{grain}:{key}:{stamp}",
+                    run_key=f"{mark_id}:attempt-{attempt}",
                     job_name=job.name,
                     partition_key=key,
                     tags={
                         SINGLETON_TAG: job.name,
-                        "analytics/trigger": "late_data_sensor",
-                        "analytics/reason": f"late data: {mark['events']} event(s) changed {GRAIN_ASSET[grain]} {key} after it was built",
+                        LATE_MARK_TAG: mark_id,
+                        TRIGGER_TAG: "late_data_sensor",
+                        REASON_TAG: reason,
                     },
                 )
             )
@@ -297,10 +422,30 @@ def late_data_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
     )
 
 
+@dg.sensor(
+    name="websites_file_sensor",
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Checks the websites file (ANALYTICS_WEBSITES_FILE): every entry with a problem "
+    "(an unknown time zone falls back to the default zone for that website only), and each "
+    "website's zone. Never launches runs; the next statistics run uses the file as it is.",
+)
+def websites_file_sensor(context: dg.SensorEvaluationContext):
+    directory = load_websites()
+    if directory.problems:
+        context.log.warning("; ".join(str(p) for p in directory.problems))
+    zones = _zones_text(directory)
+    if directory.problems:
+        return dg.SkipReason(f"{len(directory.problems)} problem(s): " + "; ".join(str(p) for p in directory.problems)
+                             + f". {zones}")
+    return dg.SkipReason(f"{directory.source}: no problems. {zones}")
+
+
 defs = dg.Definitions(
     assets=[daily_stats, weekly_stats, monthly_stats],
     asset_checks=[yesterday_is_aggregated],
     jobs=[daily_stats_job, weekly_stats_job, monthly_stats_job, daily_stats_freshness_job],
     schedules=schedules,
-    sensors=[late_data_sensor],
+    sensors=[late_data_sensor, websites_file_sensor],
+    metadata=websites_metadata(WEBSITES),
 )

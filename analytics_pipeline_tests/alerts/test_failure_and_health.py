@@ -171,3 +171,28 @@ def test_a_failed_run_is_sent_even_when_the_warehouse_is_down(
     run_failure_sensor_on(unowned_job, instance,
                           {"warehouse": down, "alerting": alerting_resource(rules_dir, smtp, webhook)})
     assert (len(smtp.messages), len(webhook.posts)) == (1, 1)
+
+
+def test_a_run_whose_code_server_stopped_answering(
+        warehouse: Warehouse, resources: dict, instance: dg.DagsterInstance, rules_dir: Path,
+        smtp: SmtpReceiver, webhook: WebhookReceiver) -> None:
+    import json
+    import socket
+
+    from dagster._core.storage.tags import GRPC_INFO_TAG
+
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = instance.add_run(dg.DagsterRun(job_name="ingest_job", status=dg.DagsterRunStatus.STARTED,
+                                         tags={GRPC_INFO_TAG: json.dumps({"host": "127.0.0.1", "port": port})}))
+    all_resources = {**resources, "alerting": alerting_resource(rules_dir, smtp, webhook)}
+    with dg.build_sensor_context(instance=instance, resources=all_resources) as context:
+        message = pipeline_health_sensor(context).skip_message
+    assert "1 code server(s) of runs in progress do not answer" in message
+    assert len(webhook.posts) == 1 and len(smtp.messages) == 1
+    body = webhook.posts[0]["json"]
+    assert body["title"] == "[analytics critical] A code server stopped answering"
+    assert f"127.0.0.1:{port} does not answer" in body["text"] and run.run_id[:8] in body["text"]
+    assert [(h["kind"], h["rule"], h["status"]) for h in recent(warehouse)] == [
+        ("code_location", "code_location_unreachable", "sent")] * 2

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-
 import dagster as dg
 import pytest
 
@@ -33,21 +31,23 @@ def started_run(instance, job_name):
     return run
 
 
-def test_every_seed_job_has_its_asset_job_and_trigger():
+def test_every_seed_job_is_refreshed_by_one_sensor_at_its_own_interval():
     from analytics_pipeline.definitions import defs
 
     repo = defs.get_repository_def()
-    schedules = {s.name: s for s in repo.schedule_defs}
-    crons = {job_id: schedules[f"{cache_defs.asset_name(job_id)}_schedule"].cron_schedule
-             for job_id, (_deps, cron) in cache_defs.WIRING.items() if cron}
-    assert crons == {"user-growth": "*/10 * * * *", "activity-trends": "*/5 * * * *",
-                     "top-items": "*/15 * * * *", "recent-activity": "*/2 * * * *",
-                     "summary": "*/5 * * * *", "cache-cleanup": "0 * * * *"}
+    assert not [s for s in repo.schedule_defs if s.name.startswith("cache_")]
     sensors = {s.name: s for s in repo.sensor_defs}
     assert sensors["cache_performance_metrics_sensor"].minimum_interval_seconds == 30
+    assert sensors["cache_refresh_sensor"].minimum_interval_seconds == 60
+    assert sensors["cache_refresh_sensor"].job_name == "cache_refresh_job"
+    intervals = {job_id: JOBS[job_id].interval_seconds for job_id in cache_defs.REFRESHED}
+    assert intervals == {"user-growth": 600, "activity-trends": 300, "top-items": 900,
+                         "recent-activity": 120, "summary": 300, "cache-cleanup": 3600}
     for job_id in JOBS:
-        assert repo.has_job(cache_defs.job_name(job_id))
         assert JOBS[job_id].ttl_seconds > JOBS[job_id].interval_seconds
+    refresh = repo.get_job("cache_refresh_job")
+    assert {k.to_user_string() for k in refresh.asset_layer.executable_asset_keys} == {
+        cache_defs.asset_name(j) for j in cache_defs.REFRESHED}
     graph = repo.asset_graph
     assert dg.AssetKey("daily_stats") in graph.get(dg.AssetKey("cache_summary")).parent_keys
     assert dg.AssetKey("monthly_stats") in graph.get(dg.AssetKey("cache_user_growth")).parent_keys
@@ -101,61 +101,76 @@ def test_redis_down_fails_only_the_cache_and_the_next_run_heals(warehouse, resou
     assert json.loads(RedisCache(redis_url).get(SUMMARY_7))["totalEvents"] == 6
 
 
-def _requested_jobs(result):
-    return sorted(r.job_name for r in result.run_requests or [])
+def _selected(result) -> list[str]:
+    """The entries (job ids) the refresh sensor's one run request selects."""
+    [request] = result.run_requests
+    return request.tags["analytics/cache_entries"].split(",")
+
+
+def _materialize_selected(result, resources, instance):
+    [request] = result.run_requests
+    assets = [CACHE_ASSETS[j] for j in _selected(result)]
+    assert sorted(a.key for a in assets) == sorted(request.asset_selection)
+    assert dg.materialize(assets, resources=resources, instance=instance).success
 
 
 def test_refresh_sensor_re_warms_after_a_day_is_re_materialized(populated, resources, instance, landing_dir):
-    dg.materialize(list(CACHE_ASSETS.values()), resources=resources, instance=instance)
+    sensor = cache_defs.cache_refresh_sensor
+    first = sensor(dg.build_sensor_context(instance=instance))
+    assert _selected(first) == cache_defs.REFRESHED  # nothing refreshed yet: everything is due
+    _materialize_selected(first, resources, instance)
     cache = EmbeddedCache(populated)
     assert json.loads(cache.get(SUMMARY_7))["totalEvents"] == 6
-    sensor = cache_defs.cache_refresh_sensor
-    context = dg.build_sensor_context(instance=instance)
-    assert not sensor(context).run_requests  # no statistics materialized yet
+    quiet = sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    assert not quiet.run_requests and "no entry is due" in quiet.skip_reason.skip_message
     # a late event for yesterday; the statistics for yesterday are re-materialized
     late = make_event("site-b", "v9", "b9", "custom", "signup", None, f"{day(1).isoformat()}T20:00:00Z")
     write_jsonl(landing_dir / "late.jsonl", [late])
     dg.materialize([raw_events, sessions, daily_stats], resources=resources, instance=instance,
                    partition_key=day(1).isoformat())
 
-    result = sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
+    result = sensor(dg.build_sensor_context(instance=instance, cursor=quiet.cursor))
 
-    jobs = _requested_jobs(result)
-    assert jobs == ["cache_activity_trends_job", "cache_summary_job", "cache_top_items_job"]
-    for name in jobs:
-        job_id = next(j for j in JOBS if cache_defs.job_name(j) == name)
-        dg.materialize([CACHE_ASSETS[job_id]], resources=resources, instance=instance)
+    assert _selected(result) == ["activity-trends", "top-items", "summary"]
+    [request] = result.run_requests
+    assert request.tags["analytics/trigger"] == "cache_refresh_sensor"
+    assert f"daily_stats {day(1).isoformat()}" in request.tags["analytics/reason"]
+    _materialize_selected(result, resources, instance)
     assert json.loads(cache.get(SUMMARY_7)) == {"totalEvents": 7, "uniqueUsers": 3,
                                                 "eventsByType": {"pageview": 5, "signup": 2}}
     # the cursor moved on: nothing more to refresh
     again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
-    assert not again.run_requests and "no re-materialized" in again.skip_reason.skip_message
+    assert not again.run_requests and "no entry is due" in again.skip_reason.skip_message
 
 
-def test_refresh_sensor_waits_for_a_running_job(populated, resources, instance):
+def test_each_entry_is_due_by_its_own_interval():
+    now = 1_000_000.0
+    refreshed = {j: now for j in cache_defs.REFRESHED}
+    assert cache_defs.due_entries(refreshed, now) == []
+    assert cache_defs.due_entries(refreshed, now + 100) == ["recent-activity"]  # 2 min, half a tick early
+    assert cache_defs.due_entries(refreshed, now + 300) == ["activity-trends", "recent-activity", "summary"]
+    assert cache_defs.due_entries(refreshed, now + 600) == [
+        "user-growth", "activity-trends", "recent-activity", "summary"]
+    assert cache_defs.due_entries(refreshed, now + 3600) == cache_defs.REFRESHED
+    assert cache_defs.due_entries({**refreshed, "top-items": None}, now) == ["top-items"]
+
+
+def test_refresh_sensor_waits_for_a_running_refresh_and_remembers(populated, resources, instance):
+    first = cache_defs.cache_refresh_sensor(dg.build_sensor_context(instance=instance))
+    _materialize_selected(first, resources, instance)
     dg.materialize([daily_stats], resources=resources, instance=instance, partition_key=day(1).isoformat())
-    started_run(instance, "cache_summary_job")
+    run = started_run(instance, "cache_refresh_job")
 
-    result = cache_defs.cache_refresh_sensor(dg.build_sensor_context(instance=instance))
+    waiting = cache_defs.cache_refresh_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
 
-    assert _requested_jobs(result) == ["cache_activity_trends_job", "cache_top_items_job"]
-    assert json.loads(result.cursor)["pending"] == ["summary"]
-
-
-@pytest.mark.parametrize("job_id", ["summary", "recent-activity", "cache-cleanup"])
-def test_schedules_skip_while_the_previous_run_is_going(instance, job_id):
-    schedule = next(s for s in cache_defs.cache_schedules if s.job_name == cache_defs.job_name(job_id))
-    tick = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    assert isinstance(schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)),
-                      dg.RunRequest)
-    run = started_run(instance, cache_defs.job_name(job_id))
-
-    skipped = schedule(dg.build_schedule_context(instance=instance, scheduled_execution_time=tick))
-
-    assert isinstance(skipped, dg.SkipReason) and run.run_id[:8] in skipped.skip_message
+    assert not waiting.run_requests and run.run_id[:8] in waiting.skip_reason.skip_message
+    assert json.loads(waiting.cursor)["pending"] == ["activity-trends", "summary", "top-items"]
+    instance.report_run_failed(run)
+    after = cache_defs.cache_refresh_sensor(dg.build_sensor_context(instance=instance, cursor=waiting.cursor))
+    assert _selected(after) == ["activity-trends", "top-items", "summary"]
 
 
-def test_performance_metrics_sensor_records_without_a_run_and_skips_while_running(populated, resources, instance):
+def test_performance_metrics_sensor_records_without_a_run_and_says_so(populated, resources, instance):
     sensor = cache_defs.cache_performance_metrics_sensor
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
         result = sensor(context)
@@ -164,11 +179,9 @@ def test_performance_metrics_sensor_records_without_a_run_and_skips_while_runnin
     assert event.asset_key == dg.AssetKey("cache_performance_metrics")
     assert event.metadata["entries_written"].value >= 1
     # the tick says what it did (not "returned an empty result" in the UI)
-    assert result.skip_reason.skip_message.startswith("refreshed analytics:performance-metrics (1 entry")
+    assert result.skip_reason.skip_message.startswith("refreshed analytics:performance-metrics here (1 entry")
     assert EmbeddedCache(populated).get("analytics:performance-metrics") is not None
-    started_run(instance, "cache_performance_metrics_job")
-    with dg.build_sensor_context(instance=instance, resources=resources) as context:
-        assert isinstance(sensor(context), dg.SkipReason)
+    assert "no run needed" in result.skip_reason.skip_message
 
 
 def test_invalidate_job_by_pattern(populated, resources, instance):

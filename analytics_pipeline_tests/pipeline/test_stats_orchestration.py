@@ -86,16 +86,6 @@ def test_schedule_ticks_request_the_period_that_just_ended(schedule, tick, parti
     assert request.partition_key == partition
 
 
-def test_schedule_skips_while_the_previous_run_is_still_going(instance):
-    run = instance.add_run(dg.DagsterRun(job_name="daily_stats_job", run_id="a1b2c3d4-running",
-                                         status=dg.DagsterRunStatus.STARTED))
-    context = dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def(),
-                                        scheduled_execution_time=datetime(2024, 3, 2, 1, tzinfo=timezone.utc))
-    result = SCHEDULES["daily_aggregation_schedule"].evaluate_tick(context)
-    assert not result.run_requests
-    assert "still started" in result.skip_message and run.run_id[:8] in result.skip_message
-
-
 def test_late_event_reaggregates_exactly_the_touched_partitions(march, landing_dir, resources, instance):
     for asset, key in ((daily_stats, "2024-03-04"), (daily_stats, "2024-03-05"),
                        (weekly_stats, "2024-03-04"), (monthly_stats, "2024-03-01")):

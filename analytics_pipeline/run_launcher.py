@@ -1,0 +1,135 @@
+"""Dagster's default run launcher, made checkable by run monitoring.
+
+The default launcher starts each run as a subprocess of the code server. When only the run's
+process dies, the code server notices and marks the run failed. When the code server dies too
+(or is restarted by a reload), nobody is left to notice: the run stays STARTED forever and, with
+one run of a job at a time, blocks every later run of that job. Dagster's run monitoring (the
+daemon) asks the launcher whether a run's worker is still alive, but the default launcher cannot
+answer. :class:`MonitoredRunLauncher` answers from what the run records: the code server that
+started it (the ``.dagster/grpc_info`` tag) and the run worker's process id (its RUN_START
+event). dagster.yaml configures it; run monitoring then marks such runs failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import dagster as dg
+from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster._grpc.client import DagsterGrpcClient
+from dagster._grpc.types import GetCurrentRunsResult
+from dagster._serdes import deserialize_value
+
+PING_TIMEOUT_SECONDS = 5
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass(frozen=True)
+class CodeServer:
+    """Where a run's code server listened (from the run's grpc_info tag)."""
+
+    host: str
+    port: int | None
+    socket: str | None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}" if self.port else f"socket {self.socket}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.socket is not None or self.host in LOCAL_HOSTS
+
+    def client(self) -> DagsterGrpcClient:
+        return DagsterGrpcClient(port=self.port, socket=self.socket, host=self.host)
+
+    def current_runs(self, timeout: int = PING_TIMEOUT_SECONDS) -> list[str]:
+        """The run ids this code server is executing; raises when it does not answer."""
+        from dagster._grpc.__generated__ import dagster_api_pb2
+
+        response = self.client()._query("GetCurrentRuns", dagster_api_pb2.Empty, timeout=timeout)
+        return list(deserialize_value(response.serialized_current_runs, GetCurrentRunsResult).current_runs)
+
+    def unreachable_reason(self, timeout: int = PING_TIMEOUT_SECONDS) -> str | None:
+        """None when the code server answers, else why not (one line)."""
+        try:
+            self.current_runs(timeout)
+        except Exception as exc:  # grpc raises its own error types; any failure means unreachable
+            return _first_line(exc)
+        return None
+
+
+def code_server_of(run: dg.DagsterRun) -> CodeServer | None:
+    """The code server that started ``run``, if the default launcher started it."""
+    raw = run.tags.get(GRPC_INFO_TAG)
+    if not raw:
+        return None
+    info = json.loads(raw)
+    return CodeServer(host=info.get("host") or "localhost", port=info.get("port"), socket=info.get("socket"))
+
+
+def run_worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The process id of the run's worker, from its RUN_START event."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
+    if not records or records[0].event_log_entry.dagster_event is None:
+        return None
+    return records[0].event_log_entry.dagster_event.pid
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def run_worker_health(instance: dg.DagsterInstance, run: dg.DagsterRun) -> CheckRunHealthResult:
+    """RUNNING while the run's code server still executes it (or, code server gone, while its
+    worker process still exists on this machine); FAILED otherwise, saying which."""
+    server = code_server_of(run)
+    if server is None:
+        return CheckRunHealthResult(WorkerStatus.UNKNOWN, "no code server recorded for this run")
+    try:
+        if run.run_id in server.current_runs():
+            return CheckRunHealthResult(WorkerStatus.RUNNING)
+        where = f"code server {server.address} is up but no longer executes this run"
+    except Exception as exc:
+        where = f"code server {server.address} does not answer ({_first_line(exc)})"
+    pid = run_worker_pid(instance, run.run_id)
+    if pid is not None and server.is_local and process_alive(pid):
+        # An orphaned worker keeps going and records its own end.
+        return CheckRunHealthResult(WorkerStatus.RUNNING, f"{where}; run worker pid {pid} still running")
+    gone = f"run worker pid {pid} is gone" if pid is not None else "the run worker never started"
+    return CheckRunHealthResult(WorkerStatus.FAILED, f"{where}, and {gone}")
+
+
+class MonitoredRunLauncher(DefaultRunLauncher):
+    """The default launcher (a subprocess of the code server per run) with a worker health check,
+    so that run monitoring fails runs whose code server or worker died."""
+
+    @property
+    def supports_check_run_worker_health(self) -> bool:
+        return True
+
+    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
+        result = run_worker_health(self._instance, run)
+        if result.status == WorkerStatus.UNKNOWN:
+            # Not started by this launcher (e.g. an in-process materialization): not ours to judge.
+            return CheckRunHealthResult(WorkerStatus.RUNNING, result.msg)
+        return result
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
