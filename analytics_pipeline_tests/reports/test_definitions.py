@@ -190,7 +190,8 @@ def test_report_waits_for_its_statistics_labelled_incomplete_and_never_emailed(
     built(instance, "daily_stats", days[-1])
     with stats.begin() as conn:  # a late event for the week: its statistics are stale again
         conn.execute(stats.sql("mark_stats_dirty"), {"grain": "week", "period_start": stats.day(date(2024, 2, 26)),
-                                                     "events": 3, "marked_at": stats.ts(datetime.now(timezone.utc))})
+                                                     "events": 3, "marked_at": stats.ts(datetime.now(timezone.utc)),
+                                                     "reason": "late events", "not_before": None})
     _, meta = run()
     assert meta["period_status"] == "data incomplete" and "weekly_stats waiting for late" in meta["delivery_status"]
     with stats.begin() as conn:
