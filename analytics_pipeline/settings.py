@@ -137,3 +137,26 @@ def processed_retention_days() -> int:
     """``ANALYTICS_PROCESSED_RETENTION_DAYS``: files in ``landing/processed/`` are deleted this
     many days after they were processed."""
     return int(_env("ANALYTICS_PROCESSED_RETENTION_DAYS", "30"))
+
+
+def max_report_size_mb() -> float:
+    """``ANALYTICS_MAX_REPORT_SIZE_MB``: the largest report file generation may write (default 50)."""
+    return float(_env("ANALYTICS_MAX_REPORT_SIZE_MB", "50"))
+
+
+def reports_max_age_days() -> int:
+    """``ANALYTICS_REPORTS_MAX_AGE_DAYS``: report files older than this are archived or deleted by
+    the report housekeeping job (default 365; 0 keeps every file)."""
+    return int(_env("ANALYTICS_REPORTS_MAX_AGE_DAYS", "365"))
+
+
+def reports_expired_action() -> str:
+    """``ANALYTICS_REPORTS_EXPIRED_ACTION``: ``archive`` (move to ``$ANALYTICS_REPORTS_DIR/.archive``,
+    the default) or ``delete``: what housekeeping does with report files past their age."""
+    return _env("ANALYTICS_REPORTS_EXPIRED_ACTION", "archive")
+
+
+def disable_auto_sync() -> bool:
+    """``DISABLE_AUTO_SYNC``: ``true`` makes every schedule and sensor start stopped (turn them on
+    in the UI or with ``dagster schedule start``/``dagster sensor start``)."""
+    return _env("DISABLE_AUTO_SYNC", "").strip().lower() in ("1", "true", "yes")

@@ -27,6 +27,7 @@ import redis
 import sqlalchemy as sa
 
 from analytics_pipeline.resources import CacheResource, PipelineSettings, WarehouseResource
+from analytics_pipeline.reports.resources import ReportPolicy
 from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline.warehouse.engine import dispose_engines
 
@@ -131,6 +132,7 @@ def resources(warehouse_url: str, landing_dir: Path, reports_dir: Path) -> dict[
         "cache": CacheResource(redis_url="", warehouse=warehouse),
         "pipeline": PipelineSettings(landing_dir=str(landing_dir), reports_dir=str(reports_dir),
                                      start_date="2024-01-01"),
+        "report_policy": ReportPolicy(),
     }
 
 
@@ -139,3 +141,15 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """A throwaway Dagster instance (temp DAGSTER_HOME) so runs and materializations are real."""
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dagster_home_outside_the_repository(tmp_path_factory):
+    """Commands run by tests without their own instance use a throwaway one, never ./.dagster_home."""
+    import os
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = tmp_path_factory.mktemp("dagster_home")
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        os.environ["DAGSTER_HOME"] = str(home)
+    yield

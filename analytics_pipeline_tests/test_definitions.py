@@ -3,6 +3,8 @@ SPEC §4 contract asset keys exist (catches a moved module or a broken selection
 
 from __future__ import annotations
 
+import re
+
 import dagster as dg
 import pytest
 
@@ -45,3 +47,27 @@ def test_every_asset_is_documented_and_owned(spec) -> None:
     assert spec.description and len(spec.description) > 20
     assert OWNER in spec.owners
     assert spec.kinds
+
+
+WORDS_NOT_FOR_USERS = re.compile(r"\b(spec|seed|issue)s?\b", re.IGNORECASE)
+
+
+def test_what_the_ui_shows_speaks_the_project_s_own_words() -> None:
+    """Descriptions of assets, checks, columns, jobs, schedules and sensors never cite the build
+    documents ("SPEC §5", "Seed job", "the issue")."""
+    texts = []
+    for node in defs.resolve_asset_graph().asset_nodes:
+        texts.append((node.key.to_user_string(), node.description or ""))
+        schema = node.metadata.get("dagster/column_schema")
+        for column in getattr(getattr(schema, "schema", None), "columns", []) or []:
+            texts.append((f"{node.key.to_user_string()}.{column.name}", column.description or ""))
+    for check in defs.resolve_asset_graph().asset_check_keys:
+        spec = defs.resolve_asset_graph().get_check_spec(check)
+        texts.append((str(check), spec.description or ""))
+    for job in defs.resolve_all_job_defs():
+        texts.append((job.name, job.description or ""))
+    for item in [*(defs.schedules or []), *(defs.sensors or [])]:
+        texts.append((item.name, item.description or ""))
+    assert len(texts) > 50 and WORDS_NOT_FOR_USERS.search("see SPEC §5")
+    offending = [(name, text) for name, text in texts if WORDS_NOT_FOR_USERS.search(text)]
+    assert offending == []

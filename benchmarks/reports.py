@@ -100,7 +100,10 @@ def main() -> int:
     parser.add_argument("--websites", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3, help="runs per report; the median is shown")
     parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument("--quick", action="store_true", help="a small run (scale 0.05, one run per report)")
     args = parser.parse_args()
+    if args.quick:
+        args.scale, args.repeat = 0.05, 1
 
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/bench.db"

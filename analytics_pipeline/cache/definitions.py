@@ -86,7 +86,7 @@ def _cache_asset(job_id: str) -> dg.AssetsDefinition:
         owners=[OWNER],
         retry_policy=CACHE_RETRY_POLICY,
         description=(
-            f"Seed job `{job.id}` ({job.name}): {job.description}. Each entry is one JSON value "
+            f"Cache job `{job.id}` ({job.name}): {job.description}. Each entry is one JSON value "
             f"under `{job.keys}` for every website and for `all`, TTL {job.ttl_seconds} s "
             f"(refreshed every {job.interval_seconds} s). See docs/cache.md for the shapes."
         ),
@@ -254,7 +254,7 @@ def cache_refresh_sensor(context: dg.SensorEvaluationContext):
 class InvalidateConfig(dg.Config):
     pattern: str = "analytics:*"
     """Glob (Redis MATCH syntax) of the keys to delete; must start with ``analytics:``.
-    The default clears every analytics key (the seed's clearCache)."""
+    The default clears every analytics key."""
 
 
 @dg.op(description="Delete the cache keys matching `pattern` (default: every analytics: key).")

@@ -69,7 +69,7 @@ JOBS: dict[str, WarmJob] = {
                 "The latest 10 and 20 events",
                 lambda wh, _c, now: E.recent_activity_entries(wh, now), "analytics:recent-activity:{scope}:{limit}"),
         WarmJob("summary", "Dashboard Summary Presets", 300, 900,
-                "SPEC §5 summaries of the last 7, 30 and 90 full UTC days",
+                "dashboard summaries of the last 7, 30 and 90 full UTC days",
                 lambda wh, _c, now: E.summary_entries(wh, now), "analytics:summary:{from}:{to}"),
         WarmJob("metric", "Custom Metrics", 900, 2700,
                 "Each custom metric's totals and daily series for 7 and 30 full days",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import warnings
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,8 +14,9 @@ from analytics_pipeline import settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="generate demo data and run the whole graph on the configured warehouse")
-    demo.add_argument("--days", type=int, default=30)
-    demo.add_argument("--events-per-day", type=int, default=10_000)
+    # 62 days always hold one complete calendar month, so the monthly report covers a whole month.
+    demo.add_argument("--days", type=int, default=62)
+    demo.add_argument("--events-per-day", type=int, default=5_000)
     demo.add_argument("--websites", type=int, default=3)
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--learning-events-per-day", type=int, default=2_000,
@@ -40,9 +40,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from analytics_pipeline.warehouse import Warehouse
     from analytics_pipeline.warehouse.engine import redact_url
 
-    if not os.environ.get("DAGSTER_HOME"):
-        os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="dagster_home_")
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)  # set by cli.main
     instance = dg.DagsterInstance.get()
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     first = yesterday - timedelta(days=args.days - 1)
@@ -156,9 +154,24 @@ def _cache_step(defs, instance, run_job, first: date, last: date) -> None:
         print(f"   {key} = {cache.get(key)[:110]}")
 
 
+def demo_report_period(template, first: date, last: date, latest: str | None) -> str | None:
+    """The period the demo reports on: the latest complete period that lies entirely inside the
+    generated days ``[first, last]``; when there is none (a quarter is longer than the demo's
+    data), the latest period with statistics, which the report labels "period in progress" or
+    "data incomplete" as the case may be."""
+    from analytics_pipeline.partitions import period_end, period_start
+
+    start = period_start(template.grain, last)
+    while start >= first:
+        if period_end(template.grain, start) <= last + timedelta(days=1):
+            return start.isoformat()
+        start = period_start(template.grain, start - timedelta(days=1))
+    return latest
+
+
 def _reports_step(defs, instance, run_job, first: date, last: date) -> None:
-    """Each default report for its latest period with statistics: through its Dagster job when
-    that period is complete (a partition), else written directly (e.g. the quarter in progress)."""
+    """Each default report for the period :func:`demo_report_period` picks: through its Dagster
+    job when that period is complete (a partition), else written directly (a period in progress)."""
     from analytics_pipeline.reports.definitions import report_job_name
     from analytics_pipeline.reports.generate import latest_partition, write_report
     from analytics_pipeline.reports.templates import load_templates
@@ -166,7 +179,7 @@ def _reports_step(defs, instance, run_job, first: date, last: date) -> None:
 
     wh = Warehouse(settings.database_url())
     for template in load_templates(settings.templates_dir()).templates:
-        key = latest_partition(wh, template)
+        key = demo_report_period(template, first, last, latest_partition(wh, template))
         if key is None:
             continue
         job_name = report_job_name(template)

@@ -44,7 +44,7 @@ EVENTS_SCHEMA = dg.TableSchema(
     owners=[OWNER],
     description=(
         "Accepted analytics events: one row per event_id, loaded exactly once from the files "
-        "dropped in the landing directory (SPEC §2). Every rejected line is kept in "
+        "dropped in the landing directory. Every rejected line is kept in "
         "rejected_events with its reason; processed files move to landing/processed/."
     ),
     metadata={"dagster/column_schema": EVENTS_SCHEMA, "dagster/table_name": "events"},

@@ -30,6 +30,7 @@ REPORT_VERSION = "1.0.0"
 ADDITIVE = ("total_pageviews", "total_custom_events", "sessions_started")
 DISTINCT = ("unique_visitors", "unique_sessions")
 WEIGHTED = ("bounce_rate", "avg_session_duration_seconds")  # weighted by sessions_started
+RATES = ("bounce_rate",)  # fractions 0..1; their change is in percentage points
 LABELS = {
     "total_pageviews": "Pageviews",
     "total_custom_events": "Custom events",
@@ -67,13 +68,28 @@ def change_pct(value: float | None, previous: float | None) -> float | None:
     return round((value - previous) / previous * 100.0, 1)
 
 
+def change_unit(metric: str) -> str:
+    """How the change of ``metric`` is measured, the same in every format: rates (bounce rate)
+    in percentage points (``pp``), everything else relative to the previous period (``%``)."""
+    return "pp" if metric in RATES else "%"
+
+
+def change_value(metric: str, value: float | None, previous: float | None) -> float | None:
+    """The one change figure of ``metric``: points for rates, percent otherwise (1 decimal)."""
+    if metric in RATES:
+        if value is None or previous is None:
+            return None
+        return round((value - previous) * 100, 1)
+    return change_pct(value, previous)
+
+
 def change_text(value: float | None, previous: float | None, metric: str = "") -> str:
     """How a reader sees a change: ``+12.5%``, ``-3.0%``, ``no change``, ``new``, ``n/a``; rates
     (bounce rate) change in percentage points: ``+2.1 pp``."""
     if value is None:
         return "n/a"
-    if metric == "bounce_rate" and previous is not None:
-        points = round((value - previous) * 100, 1)
+    if metric in RATES and previous is not None:
+        points = change_value(metric, value, previous)
         return "no change" if points == 0 else f"{points:+.1f} pp"
     if previous is None:
         return "new" if value else "n/a"
@@ -81,6 +97,18 @@ def change_text(value: float | None, previous: float | None, metric: str = "") -
         return "no change" if value == 0 else "new"
     pct = change_pct(value, previous)
     return "no change" if pct == 0 else f"{pct:+.1f}%"
+
+
+def rounded(metric: str, value: Any) -> Any:
+    """Numbers as a reader wants them: rates as fractions to 4 decimals (41.23%), durations and
+    averages to 1 decimal, counts as integers."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if metric in RATES:
+        return round(float(value), 4)
+    if isinstance(value, float):
+        return round(value, 1)
+    return value
 
 
 def display_value(metric: str, value: float | None) -> str:
@@ -140,13 +168,12 @@ class Kpi:
 
     @property
     def change(self) -> float | None:
-        if self.value is None or self.previous is None:
-            return None
-        return round(self.value - self.previous, 6)
+        """Points for rates, percent for everything else (:func:`change_value`)."""
+        return change_value(self.metric, self.value, self.previous)
 
     @property
-    def change_pct(self) -> float | None:
-        return change_pct(self.value, self.previous)
+    def change_unit(self) -> str:
+        return change_unit(self.metric)
 
     @property
     def display(self) -> str:
@@ -157,8 +184,9 @@ class Kpi:
         return change_text(self.value, self.previous, self.metric)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "label": self.label, "value": self.value, "previous": self.previous,
-                "change": self.change, "change_pct": self.change_pct, "display": self.display,
+        return {"metric": self.metric, "label": self.label, "value": rounded(self.metric, self.value),
+                "previous": rounded(self.metric, self.previous), "change": self.change,
+                "change_unit": self.change_unit, "display": self.display,
                 "change_text": self.change_text}
 
 
@@ -169,6 +197,13 @@ class Section:
     name: str
     title: str
     rows: list[dict[str, Any]]
+
+
+COMPLETE, IN_PROGRESS, INCOMPLETE = "complete", "period in progress", "data incomplete"
+RECORD_COLUMNS = ("section", "period_start", "period_end", "period_status", "website_id", "dimension", "item",
+                  "rank", "metric", "value", "previous", "change", "change_unit")
+TOP_DIMENSIONS = {"top_pages": ("page", "pageviews"), "top_referrers": ("referrer", "pageviews"),
+                  "events_by_type": ("event_type", "events")}
 
 
 @dataclass
@@ -183,13 +218,73 @@ class ReportData:
     kpis: list[Kpi]
     sections: list[Section]
     source_tables: list[str] = field(default_factory=list)
+    # Why the statistics this report reads are not final (see reports/readiness.py); empty when they are.
+    incomplete: list[str] = field(default_factory=list)
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
 
+    @property
+    def in_progress(self) -> bool:
+        """The period has not ended yet on the day the report was generated (UTC)."""
+        return self.period.end > self.generated_at.date()
+
+    @property
+    def status(self) -> str:
+        """``complete``, ``period in progress`` or ``data incomplete``: shown in every format."""
+        if self.in_progress:
+            return IN_PROGRESS
+        return INCOMPLETE if self.incomplete else COMPLETE
+
+    @property
+    def status_note(self) -> str:
+        """One sentence for a reader; empty for a complete report."""
+        if self.in_progress:
+            return (f"Period in progress: {self.period.label} ends {self.period.last_day}; the figures cover "
+                    "the statistics built so far and will change.")
+        if self.incomplete:
+            return "Data incomplete: " + "; ".join(self.incomplete)
+        return ""
+
     def records(self) -> list[dict[str, Any]]:
-        """Every section's rows, each tagged with ``section`` first: the CSV and JSON data."""
-        return [{"section": s.name, **row} for s in self.sections for row in s.rows]
+        """The report as one tidy long table (the CSV rows and the JSON ``data``): one row per
+        section, website, item and metric, with the columns of :data:`RECORD_COLUMNS`."""
+        base = {"period_start": self.period.start.isoformat(), "period_end": self.period.last_day.isoformat(),
+                "period_status": self.status}
+        grain = self.period.grain
+        out: list[dict[str, Any]] = []
+
+        def add(section: str, website: str, metric: str, value: Any, previous: Any = None, *,
+                dimension: str | None = None, item: Any = None, rank: int | None = None, change_of: str = "") -> None:
+            unit_metric = change_of or metric
+            has_previous = previous is not None or section != "trend"
+            out.append({"section": section, **base, "website_id": website, "dimension": dimension, "item": item,
+                        "rank": rank, "metric": metric, "value": rounded(unit_metric, value),
+                        "previous": rounded(unit_metric, previous),
+                        "change": change_value(unit_metric, value, previous) if has_previous else None,
+                        "change_unit": change_unit(unit_metric) if has_previous and section != "trend" else None})
+
+        for s in self.sections:
+            if s.name == "summary":
+                for k in self.kpis:
+                    add("summary", "all", metric_key(k.metric, grain), k.value, k.previous, change_of=k.metric)
+            elif s.name == "overview":
+                for row in s.rows:
+                    for m in self.template.metrics:
+                        cell = row[metric_key(m, grain)]
+                        add("overview", row["website_id"], metric_key(m, grain), cell["value"], cell["previous"],
+                            change_of=m)
+            elif s.name in TOP_DIMENSIONS:
+                dimension, metric = TOP_DIMENSIONS[s.name]
+                for row in s.rows:
+                    add(s.name, row["website_id"], metric, row["count"], row["previous_count"], dimension=dimension,
+                        item=row.get("item", row.get("event_type")), rank=row.get("rank"))
+            elif s.name == "trend":
+                for row in s.rows:
+                    dimension = "month" if "month" in row else "date"
+                    for m in TREND_METRICS:
+                        add("trend", row["website_id"], m, row[m], dimension=dimension, item=row[dimension])
+        return out
 
     @property
     def content_hash(self) -> str:
@@ -203,7 +298,7 @@ class ReportData:
         return {
             "template": {"id": self.template.id, "name": self.template.name,
                          "description": self.template.description, "schedule": self.template.schedule},
-            "period": self.period.as_dict(),
+            "period": {**self.period.as_dict(), "status": self.status, "status_note": self.status_note},
             "previous": self.previous.as_dict(),
             "websites": self.websites,
             "kpis": [k.as_dict() for k in self.kpis],
@@ -282,8 +377,9 @@ def _per_website(rows: list[dict[str, Any]], grain: str) -> dict[str, dict[str, 
     return {w: combine(rs, distinct="mean") for w, rs in by_site.items()}
 
 
-def _compare(value: Any, previous: Any) -> dict[str, Any]:
-    return {"value": value, "previous": previous, "change_pct": change_pct(value, previous)}
+def _compare(metric: str, value: Any, previous: Any) -> dict[str, Any]:
+    return {"value": rounded(metric, value), "previous": rounded(metric, previous),
+            "change": change_value(metric, value, previous), "change_unit": change_unit(metric)}
 
 
 def _top_rows(name: str, current: dict[str, dict], previous: dict[str, dict], limit: int) -> list[dict[str, Any]]:
@@ -293,7 +389,7 @@ def _top_rows(name: str, current: dict[str, dict], previous: dict[str, dict], li
         for rank, entry in enumerate(current[website][name][:limit], start=1):
             prev = before.get(entry["item"])
             rows.append({"website_id": website, "rank": rank, "item": entry["item"], "count": int(entry["count"]),
-                         "previous_count": prev, "change_pct": change_pct(int(entry["count"]), prev)})
+                         "previous_count": prev, "change": change_pct(int(entry["count"]), prev), "change_unit": "%"})
     return rows
 
 
@@ -306,7 +402,7 @@ def _event_rows(current: dict[str, dict], previous: dict[str, dict]) -> list[dic
             prev = before.get(event_type)
             prev = int(prev) if prev is not None else None
             rows.append({"website_id": website, "event_type": event_type, "count": int(count),
-                         "previous_count": prev, "change_pct": change_pct(int(count), prev)})
+                         "previous_count": prev, "change": change_pct(int(count), prev), "change_unit": "%"})
     return rows
 
 
@@ -336,9 +432,11 @@ def metric_section(warehouse: Warehouse, name: str, period: Period, previous: Pe
 
 
 def gather_report_data(
-    warehouse: Warehouse, template: ReportTemplate, start: date | str, *, now: datetime | None = None
+    warehouse: Warehouse, template: ReportTemplate, start: date | str, *, now: datetime | None = None,
+    incomplete: list[str] | None = None,
 ) -> ReportData:
-    """The report of ``template`` for the period starting ``start`` (a partition key or date)."""
+    """The report of ``template`` for the period starting ``start`` (a partition key or date).
+    ``incomplete``: why its statistics are not final yet (the report then says so)."""
     if isinstance(start, str):
         start = date.fromisoformat(start)
     grain = template.grain
@@ -363,12 +461,13 @@ def gather_report_data(
     sections: list[Section] = []
     for name in template.sections:
         if name == "summary":
-            rows_out = [{"metric": metric_key(k.metric, grain), "label": k.label, "value": k.value,
-                         "previous": k.previous, "change": k.change, "change_pct": k.change_pct} for k in kpis]
+            rows_out = [{"metric": metric_key(k.metric, grain), "label": k.label,
+                         "value": rounded(k.metric, k.value), "previous": rounded(k.metric, k.previous),
+                         "change": k.change, "change_unit": k.change_unit} for k in kpis]
         elif name == "overview":
             rows_out = [
                 {"website_id": w, "period": {"start": period.start.isoformat(), "end": period.last_day.isoformat()},
-                 **{metric_key(m, grain): _compare(current[w][m], before.get(w, {}).get(m)) for m in template.metrics}}
+                 **{metric_key(m, grain): _compare(m, current[w][m], before.get(w, {}).get(m)) for m in template.metrics}}
                 for w in websites
             ]
         elif name in ("top_pages", "top_referrers"):
@@ -402,4 +501,5 @@ def gather_report_data(
         kpis=kpis,
         sections=sections,
         source_tables=source_tables,
+        incomplete=list(incomplete or []),
     )

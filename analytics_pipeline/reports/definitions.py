@@ -1,5 +1,12 @@
 """Dagster wiring of scheduled reports: one partitioned asset, job and 09:00 UTC schedule per
-template file, and a sensor that rebuilds a report when its statistics are re-materialized.
+template file; a sensor that rebuilds a report when its statistics are re-materialized; a sensor
+and job that retry a failed e-mail delivery on their own; and the report housekeeping job.
+
+A report is written and recorded as written even when it cannot be e-mailed: the delivery status
+is in its metadata and in its ``delivered`` check (a warning when the delivery failed or was
+held). A report whose statistics are not final (reports/readiness.py) is written with a visible
+"data incomplete" label and not e-mailed; when its statistics are rebuilt, the late-data sensor
+rebuilds it and it is e-mailed then.
 
 Templates are read when the code location loads. A broken file is skipped with a warning, listed
 in the definitions' metadata and by ``analytics-pipeline reports validate``; the others load.
@@ -7,17 +14,22 @@ in the definitions' metadata and by ``analytics-pipeline reports validate``; the
 
 import logging
 import warnings
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
 
 from analytics_pipeline import settings
-from analytics_pipeline.orchestration import OWNER, job_tags, markdown_table, non_overlapping_schedule, timed
+from analytics_pipeline.orchestration import (
+    OWNER, SINGLETON_TAG, job_tags, markdown_table, non_overlapping_schedule, timed,
+)
 from analytics_pipeline.partitions import GRAIN_PARTITIONS, period_start
+from analytics_pipeline.reports.data import COMPLETE
 from analytics_pipeline.reports.delivery import DeliveryError
-from analytics_pipeline.reports.generate import generate_report
-from analytics_pipeline.reports.resources import SmtpResource, default_smtp
+from analytics_pipeline.reports.generate import ReportTooLarge, generate_report
+from analytics_pipeline.reports.housekeeping import clean_reports
+from analytics_pipeline.reports.readiness import dirty_periods, readiness_problems, required_partitions
+from analytics_pipeline.reports.resources import ReportPolicy, SmtpResource, default_report_policy, default_smtp
 from analytics_pipeline.reports.templates import ReportTemplate, TemplateSet, load_templates
 from analytics_pipeline.resources import PipelineSettings, WarehouseResource
 
@@ -26,8 +38,17 @@ log = logging.getLogger(__name__)
 GROUP = "reports"
 STATS_KEYS = {"day": "daily_stats", "week": "weekly_stats", "month": "monthly_stats", "quarter": "monthly_stats"}
 FORMAT_KINDS = {"csv": "csv", "json": "json", "xlsx": "excel", "pdf": "pdf"}
-# An SMTP hiccup should not lose a report: retry, backing off (1 min, 2 min, 4 min).
-DEFAULT_RETRY = dg.RetryPolicy(max_retries=3, delay=60, backoff=dg.Backoff.EXPONENTIAL)
+# A failed generation (the warehouse briefly down) is retried twice, 60 s apart. E-mail is not
+# part of it: a delivery failure is recorded and retried by report_delivery_sensor instead.
+DEFAULT_RETRY = dg.RetryPolicy(max_retries=2, delay=60)
+# Report generation runs at most this many at once across the instance (dagster.yaml: concurrency pools).
+REPORTS_POOL = "reports"
+# Delivery retries: the n-th retry waits DELIVERY_RETRY_MINUTES[n-1] minutes after the failed attempt.
+DELIVERY_RETRY_MINUTES = (1, 2, 4, 8)
+DELIVERED_CHECK = "delivered"
+# The data-quality checks that run with each statistics partition (stats/definitions.py).
+STATS_CHECKS = {"daily_stats": ("reconciles_with_raw_events",), "weekly_stats": ("pageviews_equal_sum_of_days",),
+                "monthly_stats": ("pageviews_equal_sum_of_days",)}
 
 # Late data: when a statistics partition a report was built from is re-materialized (the stats
 # late-data sensor does that), rebuild the report partitions that already exist. Missing ones
@@ -65,14 +86,64 @@ def _deps(template: ReportTemplate) -> list[dg.AssetDep]:
     return [dg.AssetDep(key, partition_mapping=dg.TimeWindowPartitionMapping()) for key in keys]
 
 
+def _metadata(record) -> dict:
+    """The metadata of a materialization or observation record, as plain values."""
+    entry = record.event_log_entry
+    event = entry.asset_materialization or entry.asset_observation
+    return {k: v.value for k, v in event.metadata.items()} if event is not None else {}
+
+
 def _previous_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dict:
-    """Metadata of this partition's last materialization (content hash, delivery status)."""
+    """Metadata of this partition's last materialization (content hash, delivery status), with the
+    delivery status of a later delivery retry (an observation) when there is one."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
     ).records
     if not records or records[0].asset_materialization is None:
         return {}
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+    out = _metadata(records[0])
+    observations = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition], after_storage_id=records[0].storage_id),
+        limit=1,
+    ).records
+    if observations:
+        out.update({k: v for k, v in _metadata(observations[0]).items() if k.startswith("delivery")})
+    return out
+
+
+def _readiness(instance: dg.DagsterInstance, warehouse, template: ReportTemplate, partition: str,
+               today) -> list[str]:
+    """Why the statistics this report reads are not final yet (empty: ready)."""
+    required = required_partitions(template, date.fromisoformat(partition), today)
+    materialized, failed = {}, {}
+    for asset, keys in required.items():
+        if not keys:
+            continue
+        asset_key = dg.AssetKey(asset)
+        materialized[asset] = instance.get_materialized_partitions(asset_key)
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys), limit=len(keys) * 5).records
+        latest_run = {}
+        for r in records:
+            latest_run.setdefault(r.partition_key, r.run_id)
+        failed[asset] = _failed_checks(instance, asset_key, latest_run)
+    return readiness_problems(required, materialized, failed, dirty_periods(warehouse))
+
+
+def _failed_checks(instance: dg.DagsterInstance, asset_key: dg.AssetKey, latest_run: dict) -> dict[str, list[str]]:
+    """``{partition: [check names]}`` of checks that failed in the run that last built each partition."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    runs = set(latest_run.values())
+    failed_in_run: dict[str, list[str]] = {}
+    for name in STATS_CHECKS.get(asset_key.to_user_string(), ()):
+        check_key = dg.AssetCheckKey(asset_key, name)
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            check_key, limit=200, status={AssetCheckExecutionRecordStatus.FAILED})
+        for record in history:
+            if record.run_id in runs:
+                failed_in_run.setdefault(record.run_id, []).append(check_key.name)
+    return {p: failed_in_run[r] for p, r in latest_run.items() if r in failed_in_run}
 
 
 def build_report_asset(template: ReportTemplate, retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY):
@@ -105,43 +176,54 @@ def build_report_asset(template: ReportTemplate, retry_policy: dg.RetryPolicy | 
         retry_policy=retry_policy,
         automation_condition=REBUILD_ON_LATE_STATS,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+        pool=REPORTS_POOL,
+        check_specs=[dg.AssetCheckSpec(
+            DELIVERED_CHECK, asset=key,
+            description="The report's e-mail was sent, or had nothing to send (no SMTP, no recipients, "
+            "unchanged). Warns when the delivery failed (retried by report_delivery_sensor) or was held "
+            "because the period's data is incomplete.")],
     )
     def _report(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
         pipeline: PipelineSettings,
         smtp: SmtpResource,
-    ) -> dg.MaterializeResult:
+        report_policy: ReportPolicy,
+    ):
         partition = context.partition_key
+        wh = warehouse.get()
         with timed() as generation:
-            report = generate_report(warehouse.get(), template, partition, pipeline.reports_path)
+            today = datetime.now(timezone.utc).date()
+            problems = _readiness(context.instance, wh, template, partition, today)
+            try:
+                report = generate_report(wh, template, partition, pipeline.reports_path, incomplete=problems,
+                                         max_bytes=report_policy.max_bytes)
+            except ReportTooLarge as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from exc
         data = report.data
         content_hash = data.content_hash
         previous = _previous_materialization(context.instance, key, partition)
         changed = previous.get("content_hash") != content_hash
-        if not smtp.enabled:
+        subject, body = data.text("email_subject"), data.text("email_body")
+        if data.status != COMPLETE:
+            delivery = f"held: {data.status_note}"
+        elif not smtp.enabled:
             delivery = "skipped: ANALYTICS_SMTP_URL is not set"
         elif not template.recipients:
             delivery = "skipped: the template has no recipients"
         elif not changed and str(previous.get("delivery_status", "")).startswith("sent"):
             delivery = f"not re-sent: content unchanged since the delivery of {previous.get('generated_at')}"
         else:
-            try:
-                smtp.send(template.recipients, data.text("email_subject"), data.text("email_body"), report.paths)
-            except DeliveryError as exc:
-                raise dg.Failure(
-                    description=f"{template.id} {partition}: {exc} (files were written: "
-                    f"{', '.join(map(str, report.paths))})",
-                    metadata={"recipients": list(template.recipients), "smtp": smtp.display},
-                ) from exc
-            delivery = f"sent to {len(template.recipients)} recipient(s) via {smtp.display}"
+            delivery = deliver(smtp, template, subject, body, report.paths)
+        if delivery.startswith(("failed", "held")):
+            context.log.warning(f"{template.id} {partition}: files written, delivery {delivery}")
         context.log.info(
             f"{template.id} {partition}: {len(report.files)} file(s), {len(data.records())} rows, "
-            f"{'changed' if changed else 'unchanged'}; delivery {delivery}"
+            f"{'changed' if changed else 'unchanged'}, {data.status}; delivery {delivery}"
         )
         files = [{"format": f.format, "path": str(f.path), "size_bytes": f.size, "rows": f.rows,
                   "render_seconds": f.seconds} for f in report.files]
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(report.files[0].path)),
                 "paths": [str(p) for p in report.paths],
@@ -150,7 +232,12 @@ def build_report_asset(template: ReportTemplate, retry_policy: dg.RetryPolicy | 
                 "dagster/row_count": len(data.records()),
                 "formats": list(template.formats),
                 "recipients": list(template.recipients),
+                "period_status": data.status,
+                "data_incomplete": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "_no_"),
                 "delivery_status": delivery,
+                "delivery_attempt": 1,
+                "email_subject": subject,
+                "email_body": body,
                 "content_hash": content_hash,
                 "content_changed": changed,
                 "period": f"{data.period.start} to {data.period.last_day}",
@@ -167,8 +254,22 @@ def build_report_asset(template: ReportTemplate, retry_policy: dg.RetryPolicy | 
                      for k in data.kpis])),
             }
         )
+        yield dg.AssetCheckResult(
+            asset_key=key, check_name=DELIVERED_CHECK,
+            passed=not delivery.startswith(("failed", "held")), severity=dg.AssetCheckSeverity.WARN,
+            metadata={"delivery_status": delivery, "partition": partition},
+        )
 
     return _report
+
+
+def deliver(smtp: SmtpResource, template: ReportTemplate, subject: str, body: str, paths) -> str:
+    """Send the files once; the status a reader sees (``sent ...`` or ``failed: ...``), never raises."""
+    try:
+        smtp.send(template.recipients, subject, body, paths)
+    except DeliveryError as exc:
+        return f"failed: {exc}"
+    return f"sent to {len(template.recipients)} recipient(s) via {smtp.display}"
 
 
 def build_report_job(template: ReportTemplate):
@@ -195,6 +296,159 @@ def build_report_schedule(template: ReportTemplate, job) -> dg.ScheduleDefinitio
         partition_key_fn=lambda scheduled: report_partition_for_tick(grain, scheduled),
         default_status=dg.DefaultScheduleStatus.RUNNING if template.active else dg.DefaultScheduleStatus.STOPPED,
     )
+
+
+def _failed_deliveries(instance: dg.DagsterInstance, key: dg.AssetKey, limit: int = 100) -> dict[str, dict]:
+    """``{partition: latest delivery metadata + timestamp}`` of the recent partitions whose latest
+    delivery attempt (the materialization or a later retry's observation) failed."""
+    latest: dict[str, tuple[int, dict, float]] = {}
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        for record in fetch(dg.AssetRecordsFilter(asset_key=key), limit=limit).records:
+            meta = _metadata(record)
+            if record.partition_key is None or "delivery_status" not in meta:
+                continue
+            seen = latest.get(record.partition_key)
+            if seen is None or record.storage_id > seen[0]:
+                latest[record.partition_key] = (record.storage_id, meta, record.timestamp)
+    return {p: {**meta, "timestamp": ts} for p, (_, meta, ts) in latest.items()
+            if str(meta["delivery_status"]).startswith("failed")}
+
+
+def delivery_due(attempt: int, failed_at: float, now: float) -> bool | None:
+    """Whether retry number ``attempt`` (1-based) is due; None when every retry is used up."""
+    if attempt > len(DELIVERY_RETRY_MINUTES):
+        return None
+    return now - failed_at >= DELIVERY_RETRY_MINUTES[attempt - 1] * 60
+
+
+class DeliveryConfig(dg.Config):
+    template_id: str
+    partition: str
+    attempt: int = 2
+
+
+def build_delivery_defs(templates: list[ReportTemplate]):
+    """``report_delivery_job`` (send a written report's files again, record the outcome as an
+    observation of the report) and ``report_delivery_sensor`` (requests it on the backoff schedule)."""
+    by_id = {t.id: t for t in templates}
+
+    @dg.op(description="E-mail the files a report run wrote, once; record the outcome on the report asset.")
+    def deliver_report(context: dg.OpExecutionContext, config: DeliveryConfig, smtp: SmtpResource):
+        template = by_id[config.template_id]
+        key = report_key(template)
+        meta = _previous_materialization(context.instance, key, config.partition)
+        paths = [Path(p) for p in meta.get("paths", [])]
+        missing = [str(p) for p in paths if not p.exists()]
+        if not paths or missing:
+            status = f"failed: files missing ({', '.join(missing) or 'none recorded'}); rebuild the report"
+        elif not smtp.enabled:
+            status = "skipped: ANALYTICS_SMTP_URL is not set"
+        else:
+            status = deliver(smtp, template, str(meta.get("email_subject", template.name)),
+                             str(meta.get("email_body", "")), paths)
+        context.log_event(dg.AssetObservation(
+            asset_key=key, partition=config.partition,
+            metadata={"delivery_status": status, "delivery_attempt": config.attempt}))
+        (context.log.warning if status.startswith("failed") else context.log.info)(
+            f"{template.id} {config.partition}: delivery attempt {config.attempt}: {status}")
+
+    @dg.job(name="report_delivery_job", tags=job_tags("report_delivery_job"),
+            description="Retry the e-mail delivery of one written report (config: template_id, partition).")
+    def report_delivery_job():
+        deliver_report()
+
+    @dg.sensor(
+        name="report_delivery_sensor", job=report_delivery_job, minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Retries failed report e-mails on their own, " + ", ".join(map(str, DELIVERY_RETRY_MINUTES))
+        + " minutes after each failed attempt; then gives up and says so here (the report's delivered check "
+        "stays failed).",
+    )
+    def report_delivery_sensor(context: dg.SensorEvaluationContext):
+        now = datetime.now(timezone.utc).timestamp()
+        requests, notes = [], []
+        for template in templates:
+            for partition, meta in sorted(_failed_deliveries(context.instance, report_key(template)).items()):
+                attempt = int(meta.get("delivery_attempt", 1)) + 1
+                due = delivery_due(attempt - 1, meta["timestamp"], now)
+                if due is None:
+                    notes.append(f"gave up on {template.id} {partition} after {attempt - 1} attempts")
+                elif due:
+                    requests.append(dg.RunRequest(
+                        run_key=f"deliver:{template.id}:{partition}:{attempt}",
+                        run_config={"ops": {"deliver_report": {"config": {
+                            "template_id": template.id, "partition": partition, "attempt": attempt}}}},
+                        tags={SINGLETON_TAG: f"report_delivery:{template.id}:{partition}",
+                              "analytics/trigger": "report_delivery_sensor"}))
+                else:
+                    notes.append(f"{template.id} {partition}: attempt {attempt} due later")
+        if requests:
+            return requests
+        return dg.SkipReason("; ".join(notes) if notes else "no failed deliveries")
+
+    return report_delivery_job, report_delivery_sensor
+
+
+@dg.op(description="Archive or delete report files older than ANALYTICS_REPORTS_MAX_AGE_DAYS.")
+def clean_old_reports(context: dg.OpExecutionContext, pipeline: PipelineSettings, report_policy: ReportPolicy):
+    result = clean_reports(pipeline.reports_path, report_policy.max_age_days, report_policy.expired_action)
+    verb = "archived" if result.action == "archive" else "deleted"
+    context.log.info(f"{len(result.files)} report file(s) older than {report_policy.max_age_days} day(s) "
+                     f"{verb} ({result.bytes:,} bytes)")
+    return dg.Output(None, metadata={**result.as_metadata(), "preview": dg.MetadataValue.md(markdown_table(
+        [{"file": str(p.relative_to(pipeline.reports_path))} for p in result.files]))})
+
+
+@dg.job(name="report_housekeeping_job", tags=job_tags("report_housekeeping_job"),
+        description="Report files past ANALYTICS_REPORTS_MAX_AGE_DAYS are archived (or deleted).")
+def report_housekeeping_job():
+    clean_old_reports()
+
+
+report_housekeeping_schedule = non_overlapping_schedule(
+    report_housekeeping_job, "30 3 * * *", name="report_housekeeping_schedule",
+    description="03:30 UTC daily: archive or delete report files older than ANALYTICS_REPORTS_MAX_AGE_DAYS.",
+)
+
+
+class ExportConfig(dg.Config):
+    """One on-demand export (the same options as ``analytics-pipeline export``)."""
+
+    kind: str = "comprehensive"
+    format: str = "csv"
+    start: str | None = None  # YYYY-MM-DD, with end
+    end: str | None = None
+    months: int | None = None
+    days: int | None = None
+    limit: int | None = None
+    include_metadata: bool = True
+    gzip: bool = False
+
+
+@dg.op(description="Write one export file to $ANALYTICS_REPORTS_DIR/exports/ (kind, format, range from config).")
+def write_export(context: dg.OpExecutionContext, config: ExportConfig, warehouse: WarehouseResource,
+                 pipeline: PipelineSettings):
+    from analytics_pipeline.reports.export import ExportError, ExportRequest, run_export
+
+    try:
+        request = ExportRequest(
+            kind=config.kind, format=config.format.lower(),
+            start=date.fromisoformat(config.start) if config.start else None,
+            end=date.fromisoformat(config.end) if config.end else None,
+            months=config.months, days=config.days, limit=config.limit,
+            include_metadata=config.include_metadata, gzip=config.gzip)
+        result = run_export(warehouse.get(), request, pipeline.reports_path / "exports")
+    except (ExportError, ValueError) as exc:
+        raise dg.Failure(description=f"export refused: {exc}", allow_retries=False) from exc
+    context.log.info(f"export {config.kind}: {result.records} record(s), {result.size:,} bytes -> {result.path}")
+    return dg.Output(None, metadata={**result.as_dict(), "path": dg.MetadataValue.path(str(result.path))})
+
+
+@dg.job(name="export_job", tags=job_tags("export_job"),
+        description="An on-demand export (user-growth, activity-trends, top-items, recent-activity, "
+        "comprehensive) as CSV, JSON or XLSX; launch it from the Launchpad with its config.")
+def export_job():
+    write_export()
 
 
 def _problems_metadata(template_set: TemplateSet) -> dict:
@@ -253,7 +507,13 @@ def build_report_defs(
         jobs.append(job)
         schedules.append(build_report_schedule(template, job))
     sensors = [build_templates_sensor(template_set)]
+    jobs.append(report_housekeeping_job)
+    jobs.append(export_job)
+    schedules.append(report_housekeeping_schedule)
     if assets:
+        delivery_job, delivery_sensor = build_delivery_defs(template_set.templates)
+        jobs.append(delivery_job)
+        sensors.append(delivery_sensor)
         sensors.append(dg.AutomationConditionSensorDefinition(
             "reports_late_data_sensor",
             target=dg.AssetSelection.assets(*(a.key for a in assets)),
@@ -264,7 +524,7 @@ def build_report_defs(
         ))
     return dg.Definitions(
         assets=assets, jobs=jobs, schedules=schedules, sensors=sensors,
-        resources={"smtp": smtp or default_smtp()},
+        resources={"smtp": smtp or default_smtp(), "report_policy": default_report_policy()},
         metadata=_problems_metadata(template_set),
     )
 

@@ -81,12 +81,27 @@ def write_atomically(path: Path, content: bytes) -> None:
         raise
 
 
-def render_files(data: ReportData, reports_dir: Path, formats: tuple[str, ...] | None = None) -> list[ReportFile]:
+class ReportTooLarge(ValueError):
+    """A rendered file is over ``ANALYTICS_MAX_REPORT_SIZE_MB``; nothing of that report is written."""
+
+
+def render_files(data: ReportData, reports_dir: Path, formats: tuple[str, ...] | None = None,
+                 max_bytes: int | None = None) -> list[ReportFile]:
+    """Render every format first, then write them: a report over the size limit writes nothing."""
     rows = len(data.records())
-    files = []
+    rendered = []
     for fmt in formats or data.template.formats:
         started = time.perf_counter()
         content = RENDERERS[fmt](data)
+        if max_bytes is not None and len(content) > max_bytes:
+            raise ReportTooLarge(
+                f"{data.template.id} {data.period.key}: the {fmt} file would be {len(content) / 1e6:.1f} MB, over "
+                f"the limit of {max_bytes / 1e6:.1f} MB (ANALYTICS_MAX_REPORT_SIZE_MB); lower the template's "
+                "top_limit or sections, or raise the limit")
+        rendered.append((fmt, content, time.perf_counter() - started))
+    files = []
+    for fmt, content, seconds in rendered:
+        started = time.perf_counter() - seconds
         path = report_path(reports_dir, data.template.id, data.period.key, fmt)
         write_atomically(path, content)
         files.append(ReportFile(fmt, path, len(content), rows, round(time.perf_counter() - started, 4)))
@@ -101,12 +116,15 @@ def generate_report(
     *,
     formats: tuple[str, ...] | None = None,
     now: datetime | None = None,
+    incomplete: list[str] | None = None,
+    max_bytes: int | None = None,
 ) -> GeneratedReport:
-    """Gather the data of ``template`` for ``partition_key`` and write its files."""
+    """Gather the data of ``template`` for ``partition_key`` and write its files (``incomplete``:
+    why its statistics are not final; ``max_bytes``: the largest file allowed)."""
     started = time.perf_counter()
-    data = gather_report_data(warehouse, template, partition_key, now=now)
+    data = gather_report_data(warehouse, template, partition_key, now=now, incomplete=incomplete)
     gather_seconds = round(time.perf_counter() - started, 4)
-    return GeneratedReport(data, render_files(data, Path(reports_dir), formats), gather_seconds)
+    return GeneratedReport(data, render_files(data, Path(reports_dir), formats, max_bytes), gather_seconds)
 
 
 def write_report(warehouse: Warehouse, template: ReportTemplate, partition_key: str, reports_dir: Path) -> list[Path]:

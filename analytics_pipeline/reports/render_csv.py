@@ -1,6 +1,10 @@
-"""CSV export (seed rules): the header is the union of every row's keys in first-seen order,
-nested objects are flattened to dot keys, and values are quoted per RFC 4180 (CRLF line ends;
-fields holding commas, quotes or line breaks are quoted, quotes doubled)."""
+"""CSV export: the header is the union of every row's keys in first-seen order, nested objects
+are flattened to dot keys, and values are quoted per RFC 4180 (CRLF line ends; fields holding
+commas, quotes or line breaks are quoted, quotes doubled). Text that a spreadsheet would
+evaluate as a formula is written so that it stays text (``reports/cells.py``).
+
+A report's rows are one tidy long table (``ReportData.records``), so its header is always the
+same thirteen columns; see docs/reports.md."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from analytics_pipeline.reports.cells import spreadsheet_text
 from analytics_pipeline.reports.data import ReportData
 
 
@@ -44,7 +49,9 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return spreadsheet_text(json.dumps(value, ensure_ascii=False, default=str))
+    if isinstance(value, str):
+        return spreadsheet_text(value)
     return str(value)
 
 
@@ -62,5 +69,5 @@ def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
 
 
 def render_csv(data: ReportData) -> bytes:
-    """The report's records (every section, tagged with ``section``) as UTF-8 CSV."""
+    """The report's tidy records (one row per section, website, item and metric) as UTF-8 CSV."""
     return to_csv(data.records()).encode("utf-8")

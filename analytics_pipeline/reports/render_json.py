@@ -1,6 +1,7 @@
-"""JSON export (seed rules): with ``include_metadata`` the records are wrapped as
-``{"metadata": {"generatedAt", "totalRecords", "exportFormat", "version", "dateRange"}, "data": [...]}``;
-without it the file is the bare list of records."""
+"""JSON export: with ``include_metadata`` the records are wrapped as
+``{"metadata": {"generatedAt", "totalRecords", "exportFormat", "version", "dateRange", "periodStatus"},
+"data": [...]}``; without it the file is the bare list of records. ``data`` holds the same tidy
+records as the CSV, values verbatim (JSON needs no escaping beyond its own)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def json_document(data: ReportData) -> Any:
             "exportFormat": "JSON",
             "version": REPORT_VERSION,
             "dateRange": {"start": data.period.start.isoformat(), "end": data.period.last_day.isoformat()},
+            "periodStatus": data.status,
+            "statusNote": data.status_note,
         },
         "data": records,
     }

@@ -1,6 +1,11 @@
-"""PDF export (reportlab, A4 portrait): title, period, summary text, a KPI block against the
-previous period, charts (websites this period vs the previous one; the trend over time) and
-the section tables, with header rows repeated across pages."""
+"""PDF export (reportlab, A4 portrait): title, period (and a banner when the period is still in
+progress or its data is incomplete), summary text, a KPI block against the previous period,
+charts (websites this period vs the previous one; the trend over time, a point per period so one
+period still shows) and the section tables, with header rows repeated across pages.
+
+Header cells are Paragraphs, which ignore a table's TEXTCOLOR: their own style makes them white
+on the dark header. Text from events is escaped for reportlab's markup and its control
+characters shown as escapes (``reports/cells.py``)."""
 
 from __future__ import annotations
 
@@ -13,27 +18,39 @@ from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.charts.legends import Legend
 from reportlab.graphics.charts.linecharts import HorizontalLineChart
 from reportlab.graphics.shapes import Drawing, String
+from reportlab.graphics.widgets.markers import makeMarker
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from analytics_pipeline.reports.cells import visible_controls
 from analytics_pipeline.reports.data import ReportData, change_text, display_value, metric_key
 
 PALETTE = [colors.HexColor(c) for c in ("#1F4E78", "#9DC3E6", "#C55A11", "#70AD47", "#7030A0", "#FFC000")]
 WIDTH = A4[0] - 30 * mm
 STYLES = getSampleStyleSheet()
 SMALL = ParagraphStyle("small", parent=STYLES["BodyText"], fontSize=8, leading=10)
+HEADER_BACKGROUND = colors.HexColor("#1F4E78")
+HEADER_TEXT = colors.white
+HEADER = ParagraphStyle("table_header", parent=SMALL, textColor=HEADER_TEXT, fontName="Helvetica-Bold")
+BANNER = ParagraphStyle("banner", parent=STYLES["BodyText"], textColor=colors.HexColor("#9C0006"),
+                        backColor=colors.HexColor("#FFEB9C"), borderPadding=4, fontName="Helvetica-Bold")
 TABLE_STYLE = TableStyle([
-    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#1F4E78")),
-    ("TEXTCOLOR", (0, 0), (-1, 0), colors.white),
+    ("BACKGROUND", (0, 0), (-1, 0), HEADER_BACKGROUND),
+    ("TEXTCOLOR", (0, 0), (-1, 0), HEADER_TEXT),
     ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"),
     ("FONTSIZE", (0, 0), (-1, -1), 8),
     ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#EEF3F8")]),
     ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#B0B7C0")),
     ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
 ])
+
+
+def text(value: str) -> str:
+    """Any text as reportlab Paragraph markup: controls made visible, markup characters escaped."""
+    return escape(visible_controls(str(value), pdf=True))
 
 
 def _fmt(value: Any) -> str:
@@ -45,20 +62,24 @@ def _fmt(value: Any) -> str:
         return f"{value:,}"
     if isinstance(value, float):
         return f"{value:,.1f}" if not value.is_integer() else f"{int(value):,}"
-    return str(value)
+    return visible_controls(str(value), pdf=True)
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1f}%"
+def _change(value: float | None, unit: str | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1f} pp" if unit == "pp" else f"{value:+.1f}%"
 
 
 NUMERIC = re.compile(r"^(-|n/a|[-+]?[\d,.]+( s|%| pp)?( \(.*\))?)$")
 
 
 def _table(header: list[str], rows: list[list[Any]], widths: list[float] | None = None) -> Table:
-    """A styled table; columns whose every cell is a number are right-aligned."""
-    cells = [[Paragraph(f"<b>{escape(h)}</b>", SMALL) for h in header]]
-    cells += [[Paragraph(escape(c), SMALL) if isinstance(c, str) and len(c) > 30 else c for c in row] for row in rows]
+    """A styled table; columns whose every cell is a number are right-aligned. Text cells are
+    Paragraphs, so any text wraps inside its column instead of pushing the others off the page."""
+    cells = [[Paragraph(text(h), HEADER) for h in header]]
+    cells += [[Paragraph(text(c), SMALL) if isinstance(c, str) and not NUMERIC.match(c) else c for c in row]
+              for row in rows]
     table = Table(cells, colWidths=widths, repeatRows=1, hAlign="LEFT")
     table.setStyle(TABLE_STYLE)
     for col in range(len(header)):
@@ -83,20 +104,23 @@ def _bar_chart(data: ReportData) -> Drawing | None:
     websites = [r["website_id"] for r in overview.rows]
     current = [r[key]["value"] or 0 for r in overview.rows]
     previous = [r[key]["previous"] or 0 for r in overview.rows]
+    # A previous period without figures gets no bars, so no legend entry either.
+    series = [(current, data.period.label)] + ([(previous, data.previous.label)] if any(previous) else [])
     drawing = Drawing(WIDTH, 70 * mm)
     chart = VerticalBarChart()
     chart.x, chart.y, chart.width, chart.height = 15 * mm, 12 * mm, WIDTH - 60 * mm, 50 * mm
-    chart.data = [current, previous]
-    chart.categoryAxis.categoryNames = websites
+    chart.data = [values for values, _ in series]
+    chart.categoryAxis.categoryNames = [visible_controls(w, pdf=True) for w in websites]
     chart.categoryAxis.labels.fontSize = 7
     chart.valueAxis.valueMin = 0
     chart.valueAxis.labels.fontSize = 7
-    chart.bars[0].fillColor, chart.bars[1].fillColor = PALETTE[0], PALETTE[1]
+    for i in range(len(series)):
+        chart.bars[i].fillColor = PALETTE[i]
     drawing.add(chart)
     legend = Legend()
     legend.x, legend.y = WIDTH - 40 * mm, 50 * mm
     legend.fontSize = 7
-    legend.colorNamePairs = [(PALETTE[0], data.period.label), (PALETTE[1], data.previous.label)]
+    legend.colorNamePairs = [(PALETTE[i], label) for i, (_, label) in enumerate(series)]
     drawing.add(legend)
     drawing.add(String(15 * mm, 65 * mm, f"{overview.title}: {metric.replace('_', ' ')}", fontSize=9,
                        fontName="Helvetica-Bold"))
@@ -124,11 +148,14 @@ def _line_chart(data: ReportData) -> Drawing | None:
     for i in range(len(websites)):
         chart.lines[i].strokeColor = PALETTE[i % len(PALETTE)]
         chart.lines[i].strokeWidth = 1.5
+        # A marker on every point: a line needs two points, a single period still shows as a dot.
+        chart.lines[i].symbol = makeMarker("FilledCircle", size=4, fillColor=PALETTE[i % len(PALETTE)],
+                                           strokeColor=PALETTE[i % len(PALETTE)])
     drawing.add(chart)
     legend = Legend()
     legend.x, legend.y = WIDTH - 40 * mm, 50 * mm
     legend.fontSize = 7
-    legend.colorNamePairs = [(PALETTE[i % len(PALETTE)], w) for i, w in enumerate(websites)]
+    legend.colorNamePairs = [(PALETTE[i % len(PALETTE)], visible_controls(w, pdf=True)) for i, w in enumerate(websites)]
     drawing.add(legend)
     drawing.add(String(15 * mm, 65 * mm, f"Pageviews per {'month' if period_key == 'month' else 'day'}",
                        fontSize=9, fontName="Helvetica-Bold"))
@@ -153,12 +180,15 @@ def _overview_tables(data: ReportData) -> list[Table]:
     return tables
 
 
+# Column widths (fractions of the page) of the section tables: fixed, so long text wraps.
+SECTION_WIDTHS = {"top_pages": (0.16, 0.06, 0.38, 0.14, 0.14, 0.12), "top_referrers": (0.16, 0.06, 0.38, 0.14, 0.14, 0.12),
+                  "events_by_type": (0.18, 0.38, 0.16, 0.16, 0.12), "trend": (0.14, 0.22, 0.16, 0.16, 0.16, 0.16)}
 SECTION_COLUMNS = {
-    "top_pages": (["website_id", "rank", "item", "count", "previous_count", "change_pct"],
+    "top_pages": (["website_id", "rank", "item", "count", "previous_count", "change"],
                   ["Website", "#", "Page", "Pageviews", "Previous", "Change"]),
-    "top_referrers": (["website_id", "rank", "item", "count", "previous_count", "change_pct"],
+    "top_referrers": (["website_id", "rank", "item", "count", "previous_count", "change"],
                       ["Website", "#", "Referrer", "Pageviews", "Previous", "Change"]),
-    "events_by_type": (["website_id", "event_type", "count", "previous_count", "change_pct"],
+    "events_by_type": (["website_id", "event_type", "count", "previous_count", "change"],
                        ["Website", "Event", "Count", "Previous", "Change"]),
 }
 
@@ -171,23 +201,29 @@ def _section_table(name: str, rows: list[dict[str, Any]]) -> Table:
         header = [period_key.capitalize(), "Website", "Pageviews", "Visitors", "Sessions", "Custom events"]
     else:
         columns, header = SECTION_COLUMNS[name]
-    body = [[_pct(r.get(c)) if c == "change_pct" else _fmt(r.get(c)) for c in columns] for r in rows]
-    return _table(header, body)
+    body = [[_change(r.get(c), r.get("change_unit")) if c == "change" else _fmt(r.get(c)) for c in columns]
+            for r in rows]
+    return _table(header, body, [WIDTH * f for f in SECTION_WIDTHS[name]])
 
 
 def render_pdf(data: ReportData) -> bytes:
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=15 * mm, rightMargin=15 * mm,
-                            topMargin=15 * mm, bottomMargin=15 * mm, title=data.text("title"),
-                            author="analytics_pipeline", subject=data.template.description)
+                            topMargin=15 * mm, bottomMargin=15 * mm, title=visible_controls(data.text("title"), pdf=True),
+                            author="analytics_pipeline", subject=visible_controls(data.template.description, pdf=True))
+    title = data.text("title") + (f" ({data.status})" if data.status_note else "")
     story: list[Any] = [
-        Paragraph(escape(data.text("title")), STYLES["Title"]),
-        Paragraph(escape(f"Period: {data.period.start} to {data.period.last_day} (UTC) - compared with "
-                         f"{data.previous.start} to {data.previous.last_day}"), STYLES["BodyText"]),
-        Paragraph(escape(f"Websites: {', '.join(data.websites) or 'none'} - generated "
-                         f"{data.generated_at:%Y-%m-%d %H:%M} UTC from {', '.join(data.source_tables)}"), SMALL),
+        Paragraph(text(title), STYLES["Title"]),
+        Paragraph(text(f"Period: {data.period.start} to {data.period.last_day} - compared with "
+                       f"{data.previous.start} to {data.previous.last_day}"), STYLES["BodyText"]),
+        Paragraph(text(f"Websites: {', '.join(data.websites) or 'none'} - generated "
+                       f"{data.generated_at:%Y-%m-%d %H:%M} UTC from {', '.join(data.source_tables)}"), SMALL),
+    ]
+    if data.status_note:
+        story += [Spacer(1, 3 * mm), Paragraph(text(data.status_note), BANNER)]
+    story += [
         Spacer(1, 3 * mm),
-        Paragraph(escape(data.text("summary")), STYLES["BodyText"]),
+        Paragraph(text(data.text("summary")), STYLES["BodyText"]),
         Spacer(1, 4 * mm),
         Paragraph("Key figures", STYLES["Heading2"]),
         _kpi_table(data),
@@ -198,7 +234,7 @@ def render_pdf(data: ReportData) -> bytes:
     for section in data.sections:
         if section.name == "summary":
             continue
-        heading = Paragraph(escape(section.title), STYLES["Heading2"])
+        heading = Paragraph(text(section.title), STYLES["Heading2"])
         if not section.rows:
             story += [heading, Paragraph("No data for this period.", SMALL)]
             continue

@@ -1,6 +1,11 @@
-"""XLSX export (openpyxl): a cover sheet, then one sheet per section with a styled, frozen,
-filterable header row, number / percentage / date formats and fitted column widths, and native
-Excel charts (websites against the previous period; the trend over time)."""
+"""XLSX export (openpyxl): a cover sheet (with the period's status), then one sheet per section
+with a styled, frozen, filterable header row, number / percentage / date formats and fitted
+column widths, and native Excel charts (websites against the previous period; the trend).
+
+Values and formats agree: a rate (bounce rate) is stored as a fraction under ``0.0%`` (0.412
+shows 41.2%), a relative change as a fraction under ``+0.0%``, a change in percentage points as
+points under ``+0.0" pp"``. Text from events is stored as text, never as a formula, and control
+characters that XLSX cannot hold are shown as escapes (``reports/cells.py``)."""
 
 from __future__ import annotations
 
@@ -10,116 +15,166 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.chart.marker import Marker
 from openpyxl.chart.series import SeriesLabel
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from analytics_pipeline.reports.data import ReportData
-from analytics_pipeline.reports.render_csv import flatten, union_header
+from analytics_pipeline.reports.cells import is_formula_like, visible_controls
+from analytics_pipeline.reports.data import (
+    LABELS, RATES, TREND_METRICS, ReportData, change_unit, metric_key, metric_label,
+)
 
 HEADER_FONT = Font(bold=True, color="FFFFFF")
 HEADER_FILL = PatternFill("solid", fgColor="1F4E78")
-DATE_COLUMNS = {"date", "month", "period.start", "period.end"}
+STATUS_FONT = Font(bold=True, color="9C0006")
+STATUS_FILL = PatternFill("solid", fgColor="FFEB9C")
+DATE_FORMAT = "yyyy-mm-dd"
 INT_FORMAT = "#,##0"
 FLOAT_FORMAT = "#,##0.0"
 RATE_FORMAT = "0.0%"
-CHANGE_FORMAT = '+0.0"%";-0.0"%";0.0"%"'
+PCT_CHANGE_FORMAT = "+0.0%;-0.0%;0.0%"
+PP_CHANGE_FORMAT = '+0.0" pp";-0.0" pp";0.0" pp"'
 
 
-def _number_format(column: str, row: dict[str, Any], value: Any) -> str | None:
-    if column in DATE_COLUMNS:
-        return "yyyy-mm-dd"
-    if column.endswith("change_pct"):
-        return CHANGE_FORMAT
-    if "bounce_rate" in column or (column in ("value", "previous", "change")
-                                   and str(row.get("metric", "")).startswith("bounce_rate")):
+def set_cell(ws: Worksheet, row: int, column: int, value: Any, number_format: str | None = None):
+    """Write one cell: text as text (never a formula, controls escaped), numbers with ``number_format``."""
+    cell = ws.cell(row=row, column=column)
+    if isinstance(value, str):
+        cell.value = visible_controls(value)
+        cell.data_type = "s"  # openpyxl would otherwise store "=..." as a formula
+        if is_formula_like(value):
+            cell.quotePrefix = True
+    else:
+        cell.value = value
+        if number_format and value is not None and not isinstance(value, bool):
+            cell.number_format = number_format
+    return cell
+
+
+def metric_format(metric: str) -> str:
+    if metric in RATES:
         return RATE_FORMAT
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return INT_FORMAT
-    if isinstance(value, float):
-        return FLOAT_FORMAT
-    return None
+    return FLOAT_FORMAT if metric.endswith(("_seconds", "_avg")) else INT_FORMAT
 
 
-def _cell_value(column: str, value: Any) -> Any:
-    if column in DATE_COLUMNS and isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    return value
+def change_cell(metric: str, change: float | None) -> tuple[float | None, str]:
+    """A change figure as XLSX stores it: percent as a fraction under a % format, points as points."""
+    if change_unit(metric) == "pp":
+        return change, PP_CHANGE_FORMAT
+    return (None if change is None else round(change / 100, 4)), PCT_CHANGE_FORMAT
 
 
-def _write_table(ws: Worksheet, rows: list[dict[str, Any]]) -> list[str]:
-    flat = [flatten(r) for r in rows]
-    header = union_header(flat) or ["(no rows)"]
-    ws.append(header)
-    for col, _name in enumerate(header, start=1):
-        cell = ws.cell(row=1, column=col)
+def _write_table(ws: Worksheet, header: list[str], rows: list[list[tuple[Any, str | None]]]) -> None:
+    """``rows`` of ``(value, number_format)`` under a styled header."""
+    for c, name in enumerate(header, start=1):
+        cell = set_cell(ws, 1, c, name)
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
-        cell.alignment = Alignment(horizontal="center", vertical="center")
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
     widths = [len(h) for h in header]
-    for r, row in enumerate(flat, start=2):
-        for c, column in enumerate(header, start=1):
-            value = row.get(column)
-            cell = ws.cell(row=r, column=c, value=_cell_value(column, value))
-            fmt = _number_format(column, row, value)
-            if fmt and value is not None:
-                cell.number_format = fmt
+    for r, row in enumerate(rows, start=2):
+        for c, (value, fmt) in enumerate(row, start=1):
+            set_cell(ws, r, c, value, fmt)
             widths[c - 1] = max(widths[c - 1], len(str(value)) if value is not None else 0)
     for c, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(c)].width = min(max(width + 2, 8), 60)
     ws.freeze_panes = "A2"
-    if flat:
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(flat) + 1}"
-    return header
+    if rows:
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(rows) + 1}"
 
 
-def _overview_chart(ws: Worksheet, header: list[str], rows: int, data: ReportData) -> None:
-    """Clustered bars: the first metric per website, this period against the previous one."""
-    metric_columns = [h for h in header if h.endswith(".value")]
-    if not rows or not metric_columns:
+def _summary(ws: Worksheet, data: ReportData) -> None:
+    grain = data.period.grain
+    rows = []
+    for k in data.kpis:
+        fmt = metric_format(metric_key(k.metric, grain))
+        change, change_fmt = change_cell(k.metric, k.change)
+        rows.append([(metric_key(k.metric, grain), None), (k.label, None), (k.value, fmt), (k.previous, fmt),
+                     (change, change_fmt), ("points" if k.change_unit == "pp" else "percent", None)])
+    _write_table(ws, ["metric", "label", data.period.label, data.previous.label, "change", "change measured in"], rows)
+
+
+def _overview(ws: Worksheet, data: ReportData) -> None:
+    grain = data.period.grain
+    section = data.section("overview")
+    header = ["website"]
+    for m in data.template.metrics:
+        label = metric_label(m, grain)
+        header += [label, f"{label} previous", f"{label} change ({'pp' if change_unit(m) == 'pp' else '%'})"]
+    rows = []
+    for r in section.rows:
+        row: list[tuple[Any, str | None]] = [(r["website_id"], None)]
+        for m in data.template.metrics:
+            cell = r[metric_key(m, grain)]
+            fmt = metric_format(metric_key(m, grain))
+            row += [(cell["value"], fmt), (cell["previous"], fmt), change_cell(m, cell["change"])]
+        rows.append(row)
+    _write_table(ws, header, rows)
+    if not rows or not data.template.metrics:
         return
-    value_col = header.index(metric_columns[0]) + 1
-    previous_col = header.index(metric_columns[0].replace(".value", ".previous")) + 1
+    metric = data.template.metrics[0]
     chart = BarChart()
     chart.type = "col"
-    chart.title = f"{metric_columns[0].removesuffix('.value')}: {data.period.label} vs {data.previous.label}"
-    chart.y_axis.title = metric_columns[0].removesuffix(".value")
+    chart.title = f"{metric_label(metric, grain)}: {data.period.label}"
+    chart.y_axis.title = LABELS[metric].lower()
     chart.x_axis.title = "website"
-    for col, title in ((value_col, data.period.label), (previous_col, data.previous.label)):
-        chart.add_data(Reference(ws, min_col=col, min_row=1, max_row=rows + 1), titles_from_data=True)
-        chart.series[-1].tx = SeriesLabel(v=title)
-    chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=rows + 1))
+    chart.add_data(Reference(ws, min_col=2, min_row=1, max_row=len(rows) + 1), titles_from_data=True)
+    chart.series[-1].tx = SeriesLabel(v=data.period.label)
+    # A previous period with no figures gets no series (and so no legend entry without bars).
+    if any(r[metric_key(metric, grain)]["previous"] for r in section.rows):
+        chart.title = f"{metric_label(metric, grain)}: {data.period.label} vs {data.previous.label}"
+        chart.add_data(Reference(ws, min_col=3, min_row=1, max_row=len(rows) + 1), titles_from_data=True)
+        chart.series[-1].tx = SeriesLabel(v=data.previous.label)
+    chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=len(rows) + 1))
     chart.height, chart.width = 8, 16
     ws.add_chart(chart, f"{get_column_letter(len(header) + 2)}2")
 
 
-def _trend_chart(ws: Worksheet, header: list[str], rows: list[dict[str, Any]], data: ReportData) -> None:
-    """A pivot (period x website) of pageviews beside the table, drawn as a line per website."""
+def _top(ws: Worksheet, data: ReportData, name: str) -> None:
+    rows = data.section(name).rows
+    if name == "events_by_type":
+        header = ["website", "event", "events", "previous", "change (%)"]
+        body = [[(r["website_id"], None), (r["event_type"], None), (r["count"], INT_FORMAT),
+                 (r["previous_count"], INT_FORMAT), change_cell("count", r["change"])] for r in rows]
+    else:
+        header = ["website", "#", "page" if name == "top_pages" else "referrer", "pageviews", "previous", "change (%)"]
+        body = [[(r["website_id"], None), (r["rank"], INT_FORMAT), (r["item"], None), (r["count"], INT_FORMAT),
+                 (r["previous_count"], INT_FORMAT), change_cell("count", r["change"])] for r in rows]
+    _write_table(ws, header, body)
+
+
+def _trend(ws: Worksheet, data: ReportData) -> None:
+    rows = data.section("trend").rows
+    period_key = "month" if rows and "month" in rows[0] else "date"
+    header = [period_key, "website"] + [LABELS[m].lower() for m in TREND_METRICS]
+    body = [[(date.fromisoformat(r[period_key]), DATE_FORMAT), (r["website_id"], None)]
+            + [(r[m], INT_FORMAT) for m in TREND_METRICS] for r in rows]
+    _write_table(ws, header, body)
     if not rows:
         return
-    period_key = "month" if "month" in rows[0] else "date"
+    # A pivot (period x website) of pageviews beside the table, drawn as a line per website with
+    # markers, so a single period still shows a point.
     periods = sorted({r[period_key] for r in rows})
     websites = sorted({r["website_id"] for r in rows})
     values = {(r[period_key], r["website_id"]): r["total_pageviews"] for r in rows}
     first_col = len(header) + 2
-    ws.cell(row=1, column=first_col, value=period_key).font = Font(bold=True)
+    set_cell(ws, 1, first_col, period_key).font = Font(bold=True)
     for j, website in enumerate(websites, start=1):
-        ws.cell(row=1, column=first_col + j, value=website).font = Font(bold=True)
+        set_cell(ws, 1, first_col + j, website).font = Font(bold=True)
     for i, period in enumerate(periods, start=2):
-        ws.cell(row=i, column=first_col, value=date.fromisoformat(period)).number_format = "yyyy-mm-dd"
+        set_cell(ws, i, first_col, date.fromisoformat(period), DATE_FORMAT)
         for j, website in enumerate(websites, start=1):
-            ws.cell(row=i, column=first_col + j, value=values.get((period, website), 0)).number_format = INT_FORMAT
+            set_cell(ws, i, first_col + j, values.get((period, website), 0), INT_FORMAT)
     ws.column_dimensions[get_column_letter(first_col)].width = 12
     chart = LineChart()
-    chart.title = f"Pageviews per {period_key}"
+    chart.title = f"Pageviews per {'month' if period_key == 'month' else 'day'}"
     chart.y_axis.title = "pageviews"
-    chart.x_axis.number_format = "yyyy-mm-dd"
+    chart.x_axis.number_format = DATE_FORMAT
     chart.add_data(Reference(ws, min_col=first_col + 1, max_col=first_col + len(websites), min_row=1,
                              max_row=len(periods) + 1), titles_from_data=True)
+    for series in chart.series:
+        series.marker = Marker(symbol="circle", size=6)
     chart.set_categories(Reference(ws, min_col=first_col, min_row=2, max_row=len(periods) + 1))
     chart.height, chart.width = 8, 18
     ws.add_chart(chart, f"{get_column_letter(first_col + len(websites) + 2)}2")
@@ -129,36 +184,32 @@ def render_xlsx(data: ReportData) -> bytes:
     wb = Workbook()
     cover = wb.active
     cover.title = "Report"
-    cover["A1"] = data.text("title")
-    cover["A1"].font = Font(bold=True, size=14)
-    facts = [("Template", data.template.id), ("Period", data.period.label),
+    set_cell(cover, 1, 1, data.text("title")).font = Font(bold=True, size=14)
+    facts = [("Template", data.template.id), ("Period", data.period.label), ("Status", data.status),
              ("From", data.period.start), ("To", data.period.last_day),
              ("Compared with", data.previous.label), ("Websites", ", ".join(data.websites) or "none"),
              ("Generated at (UTC)", data.generated_at.strftime("%Y-%m-%d %H:%M:%S")),
              ("Source tables", ", ".join(data.source_tables)), ("Summary", data.text("summary"))]
+    if data.status_note:
+        facts.insert(3, ("Note", data.status_note))
     for i, (label, value) in enumerate(facts, start=3):
-        cover.cell(row=i, column=1, value=label).font = Font(bold=True)
-        cell = cover.cell(row=i, column=2, value=value)
-        if isinstance(value, date):
-            cell.number_format = "yyyy-mm-dd"
+        set_cell(cover, i, 1, label).font = Font(bold=True)
+        cell = set_cell(cover, i, 2, value, DATE_FORMAT if isinstance(value, date) else None)
         cell.alignment = Alignment(wrap_text=True, vertical="top")
+        if label in ("Status", "Note") and data.status_note:
+            cell.font, cell.fill = STATUS_FONT, STATUS_FILL
     cover.column_dimensions["A"].width = 20
     cover.column_dimensions["B"].width = 90
     for section in data.sections:
         ws = wb.create_sheet(section.title[:31])
-        header = _write_table(ws, section.rows)
-        if section.name == "overview":
-            _overview_chart(ws, header, len(section.rows), data)
+        if section.name == "summary":
+            _summary(ws, data)
+        elif section.name == "overview":
+            _overview(ws, data)
         elif section.name == "trend":
-            _trend_chart(ws, header, section.rows, data)
-    if data.section("overview") is None and data.section("trend") is None and data.section("summary"):
-        ws = wb[data.section("summary").title]
-        chart = BarChart()
-        chart.title = "This period vs previous"
-        n = len(data.section("summary").rows)
-        chart.add_data(Reference(ws, min_col=3, max_col=4, min_row=1, max_row=n + 1), titles_from_data=True)
-        chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=n + 1))
-        ws.add_chart(chart, "H2")
+            _trend(ws, data)
+        else:
+            _top(ws, data, section.name)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

@@ -32,3 +32,21 @@ class SmtpResource(dg.ConfigurableResource):
 
 def default_smtp() -> SmtpResource:
     return SmtpResource(url=settings.env_or_default("ANALYTICS_SMTP_URL", ""))
+
+
+class ReportPolicy(dg.ConfigurableResource):
+    """Limits of report files: the largest file generation may write, and how long files are kept."""
+
+    max_report_size_mb: float = 50.0
+    max_age_days: int = 365
+    expired_action: str = "archive"
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_report_size_mb * 1_000_000)
+
+
+def default_report_policy() -> ReportPolicy:
+    return ReportPolicy(max_report_size_mb=settings.max_report_size_mb(),
+                        max_age_days=settings.reports_max_age_days(),
+                        expired_action=settings.reports_expired_action())

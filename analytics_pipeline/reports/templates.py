@@ -224,7 +224,7 @@ def parse_template(raw: Any, file: str = "<template>") -> ReportTemplate:
     return template
 
 
-KPI_FIELDS = ("metric", "label", "value", "previous", "change", "change_pct", "display", "change_text")
+KPI_FIELDS = ("metric", "label", "value", "previous", "change", "change_unit", "display", "change_text")
 
 
 def sample_context(template: ReportTemplate) -> dict[str, Any]:
@@ -232,7 +232,7 @@ def sample_context(template: ReportTemplate) -> dict[str, Any]:
     text parts when a template loads, so an undefined variable is a template problem, not a
     failed run."""
     period = {"grain": template.grain, "start": "2024-01-01", "end": "2024-01-31", "label": "January 2024",
-              "key": "2024-01-01"}
+              "key": "2024-01-01", "status": "complete", "status_note": ""}
     kpis = [{**dict.fromkeys(KPI_FIELDS, 0), "metric": m, "label": m, "display": "0", "change_text": "n/a"}
             for m in template.metrics]
     return {

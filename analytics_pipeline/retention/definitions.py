@@ -144,7 +144,7 @@ def apply_retention(
 
 
 @dg.job(
-    description="Weekly data retention (seed job 3): delete old raw events and sessions, never "
+    description="Weekly data retention: delete old raw events and sessions, never "
     "a day whose statistics are incomplete. Run config `ops: {apply_retention: {config: "
     "{dry_run: true}}}` reports without deleting.",
     tags=job_tags("retention_job"),
@@ -157,7 +157,7 @@ retention_schedule = non_overlapping_schedule(
     retention_job,
     "0 2 * * 0",
     name="retention_schedule",
-    description="Sunday 02:00 UTC: retention of raw events and sessions (seed job 3).",
+    description="Sunday 02:00 UTC: retention of raw events and sessions.",
 )
 
 defs = dg.Definitions(jobs=[retention_job], schedules=[retention_schedule])

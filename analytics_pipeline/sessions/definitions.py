@@ -39,7 +39,7 @@ SESSIONS_SCHEMA = dg.TableSchema(
     kinds={"sql", warehouse_kind()},
     owners=[OWNER],
     description=(
-        "One row per session_id (SPEC §3), rebuilt from the events ingested since the last "
+        "One row per session_id, rebuilt from the events ingested since the last "
         "materialization (a batch watermark, not a rescan). A session inactive for longer than "
         "ANALYTICS_SESSION_TIMEOUT_MINUTES is closed; a late event re-opens and extends it. "
         "Marks the statistics periods it changed so late data re-aggregates them."
@@ -92,7 +92,7 @@ def sessions(
 sessions_job = dg.define_asset_job(
     "sessions_job",
     selection=dg.AssetSelection.assets(sessions),
-    description="Bring sessions up to date and close the inactive ones (the seed's session cleanup).",
+    description="Bring sessions up to date and close the inactive ones (session cleanup).",
     tags=job_tags("sessions_job"),
 )
 
@@ -100,7 +100,7 @@ session_cleanup_schedule = non_overlapping_schedule(
     sessions_job,
     "*/10 * * * *",
     name="session_cleanup_schedule",
-    description="The seed's session cleanup, every 10 minutes.",
+    description="Session cleanup, every 10 minutes.",
 )
 
 defs = dg.Definitions(assets=[sessions], jobs=[sessions_job], schedules=[session_cleanup_schedule])

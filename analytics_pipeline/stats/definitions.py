@@ -165,7 +165,7 @@ def _stats_asset(grain: str, check_specs: list[dg.AssetCheckSpec], check_fn):
         owners=[OWNER],
         description=(
             f"One row per website and {GRAIN_WORD[grain]} with events: traffic, exact uniques, top "
-            "pages and referrers, events by type, and the sessions started in the period (SPEC §3). "
+            "pages and referrers, events by type, and the sessions started in the period "
             "Computed in SQL; re-materializing a partition replaces it atomically. "
             + _zones_text(WEBSITES)
         ),
@@ -257,7 +257,7 @@ monthly_stats = _stats_asset(
 @dg.asset_check(
     asset=daily_stats,
     name="yesterday_is_aggregated",
-    description="The seed's 'aggregation is behind' alert: yesterday's daily_stats partition is "
+    description="The 'aggregation is behind' alert: yesterday's daily_stats partition is "
     "materialized (checked at 03:00 UTC by daily_stats_freshness_schedule).",
 )
 def yesterday_is_aggregated(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
@@ -305,7 +305,7 @@ def _previous(grain: str):
 
 schedules = [
     non_overlapping_schedule(daily_stats_job, "0 1 * * *", name="daily_aggregation_schedule",
-                             description="The seed's daily aggregation: yesterday's daily_stats at 01:00 UTC.",
+                             description="The daily aggregation: yesterday's daily_stats at 01:00 UTC.",
                              partition_key_fn=_yesterday),
     non_overlapping_schedule(weekly_stats_job, "30 1 * * 1", name="weekly_aggregation_schedule",
                              description="Last week's weekly_stats, Mondays 01:30 UTC (after the daily one).",

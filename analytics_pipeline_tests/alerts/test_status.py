@@ -88,7 +88,10 @@ def test_status_command_text_and_json(busy_instance: dg.DagsterInstance, capsys:
     assert "traffic_anomaly" in document["alert_rules"]["rules"]
 
 
-def test_status_without_dagster_home(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    assert main(["status"]) == 2
-    assert "Set DAGSTER_HOME" in capsys.readouterr().err
+def test_status_without_dagster_home_uses_the_local_instance(monkeypatch: pytest.MonkeyPatch, tmp_path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", "")  # unset for the command; restored after the test
+    monkeypatch.chdir(tmp_path)
+    assert main(["status", "--module", "analytics_pipeline_tests.alerts.tiny_location"]) == 0
+    assert (tmp_path / ".dagster_home" / "dagster.yaml").exists()  # as `make` sets it up
+    assert "jobs: 2" in capsys.readouterr().out

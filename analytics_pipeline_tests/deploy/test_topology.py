@@ -229,10 +229,10 @@ def test_ingest_backfill_and_report_through_the_production_topology(tmp_path: Pa
         assert sum(row[2] + row[3] for row in stats) == topology_counts["events in the seven days"] > events - 20
         assert stats == _daily_stats(dbs["embedded_wh"])
         report = _report(Path(topo_env["ANALYTICS_REPORTS_DIR"]))
-        overview = [r for r in report["data"] if r["section"] == "overview"]
+        overview = {(r["website_id"], r["metric"]): r for r in report["data"] if r["section"] == "overview"}
         day_rows = {row[0]: row for row in stats if row[1] == REPORT_DAY}
         day_before = {row[0]: row for row in stats if row[1] == DAYS[-2]}
-        assert {r["website_id"]: (r["total_pageviews"]["value"], r["total_pageviews"]["previous"],
-                                  r["unique_visitors"]["value"]) for r in overview} == {
+        assert {w: (overview[w, "total_pageviews"]["value"], overview[w, "total_pageviews"]["previous"],
+                    overview[w, "unique_visitors"]["value"]) for w, _ in overview} == {
             w: (row[2], day_before[w][2], row[4]) for w, row in day_rows.items()}
         assert report == _report(Path(embedded_env["ANALYTICS_REPORTS_DIR"]))

@@ -4,6 +4,7 @@ statistics rebuild a report; the CLI reads the statistics back from the instance
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -29,6 +30,19 @@ from analytics_pipeline_tests.reports.conftest import (
 )
 
 NO_RETRY = dg.RetryPolicy(max_retries=1, delay=0)
+
+
+def built(instance: dg.DagsterInstance, asset: str, *partitions: str) -> None:
+    """Record statistics partitions as materialized (their rows are inserted by the fixtures)."""
+    for partition in partitions:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=partition))
+
+
+def check_result(result, name: str = "delivered"):
+    (evaluation,) = [e.event_specific_data for e in result.all_events
+                     if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and
+                     e.event_specific_data.check_name == name]
+    return evaluation
 
 
 def repository(defs: dg.Definitions):
@@ -82,9 +96,11 @@ def test_materialization_writes_files_and_records_metadata_without_smtp(stats, r
     write_template(templates_dir, id="daily-check", schedule="daily", formats=["csv", "json", "xlsx", "pdf"],
                    recipients=["ops@example.com"])
     defs = build_report_defs(templates_dir, smtp=SmtpResource(url=""))
+    built(instance, "daily_stats", "2024-03-01")
     result = dg.materialize([report_asset(defs, "daily-check")], partition_key="2024-03-01",
                             resources={**resources, "smtp": SmtpResource(url="")}, instance=instance)
     assert result.success
+    assert check_result(result).passed
     (event,) = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
     expected = [str(reports_dir / "daily-check" / f"2024-03-01.{ext}") for ext in ("csv", "json", "xlsx", "pdf")]
@@ -111,6 +127,8 @@ def test_email_delivered_with_attachments_and_resent_only_when_content_changes(
     defs = build_report_defs(templates_dir, retry_policy=NO_RETRY)
     asset = report_asset(defs, "growth-mail")
     run_resources = {**resources, "smtp": SmtpResource(url=smtp_url)}
+
+    built(instance, "weekly_stats", "2024-02-26")
 
     def run() -> dict:
         result = dg.materialize([asset], partition_key="2024-02-26", resources=run_resources, instance=instance)
@@ -142,33 +160,138 @@ def test_email_delivered_with_attachments_and_resent_only_when_content_changes(
     assert len(received) == 2
 
 
-def test_delivery_failure_fails_the_materialization_and_counts_as_a_failed_report(
-    stats, resources, instance, templates_dir, capsys, monkeypatch
+def test_report_waits_for_its_statistics_labelled_incomplete_and_never_emailed(
+    stats, resources, reports_dir, instance, templates_dir, smtp_server
 ):
-    write_template(templates_dir, id="mail-fails", schedule="daily", recipients=["a@example.com"])
+    smtp_url, received = smtp_server
+    write_template(templates_dir, id="weekly-ready", schedule="weekly", formats=["csv", "json"],
+                   recipients=["a@example.com"], content={"sections": ["summary", "trend"]})
     defs = build_report_defs(templates_dir, retry_policy=NO_RETRY)
-    result = dg.materialize([report_asset(defs, "mail-fails")], partition_key="2024-03-01", instance=instance,
-                            resources={**resources, "smtp": SmtpResource(url="smtp://127.0.0.1:9", timeout_seconds=2)},
-                            raise_on_error=False)
-    assert not result.success
-    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
-    assert "delivery to smtp://127.0.0.1:9 failed" in failure.step_failure_data.error.to_string()
-    assert len([e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]) == 1
+    run_resources = {**resources, "smtp": SmtpResource(url=smtp_url)}
+    days = [f"2024-02-{d}" for d in range(26, 30)] + ["2024-03-01", "2024-03-02", "2024-03-03"]
 
-    ok = dg.materialize([report_asset(defs, "mail-fails")], partition_key="2024-03-02", instance=instance,
-                        resources={**resources, "smtp": SmtpResource(url="")})
-    assert ok.success
+    def run():
+        result = dg.materialize([report_asset(defs, "weekly-ready")], partition_key="2024-02-26",
+                                resources=run_resources, instance=instance)
+        return result, {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
+
+    built(instance, "weekly_stats", "2024-02-26")
+    built(instance, "daily_stats", *days[:-1])  # the week's last day is not built yet
+    result, meta = run()
+    assert result.success and meta["period_status"] == "data incomplete"
+    assert meta["delivery_status"].startswith("held: Data incomplete: daily_stats not built for 2024-03-03")
+    assert not check_result(result).passed and received == []
+    rows = list(csv.DictReader((reports_dir / "weekly-ready" / "2024-02-26.csv").open(newline="")))
+    assert {r["period_status"] for r in rows} == {"data incomplete"}
+    document = json.loads((reports_dir / "weekly-ready" / "2024-02-26.json").read_text())
+    assert document["metadata"]["periodStatus"] == "data incomplete"
+    assert "daily_stats not built for 2024-03-03" in document["metadata"]["statusNote"]
+
+    built(instance, "daily_stats", days[-1])
+    with stats.begin() as conn:  # a late event for the week: its statistics are stale again
+        conn.execute(stats.sql("mark_stats_dirty"), {"grain": "week", "period_start": stats.day(date(2024, 2, 26)),
+                                                     "events": 3, "marked_at": stats.ts(datetime.now(timezone.utc)),
+                                                     "reason": "late events", "not_before": None})
+    _, meta = run()
+    assert meta["period_status"] == "data incomplete" and "weekly_stats waiting for late" in meta["delivery_status"]
+    with stats.begin() as conn:
+        conn.execute(stats.sql("clear_stats_dirty_mark"), {"grain": "week", "period": stats.day(date(2024, 2, 26))})
+    result, meta = run()  # ready now: complete, and e-mailed
+    assert meta["period_status"] == "complete" and meta["delivery_status"].startswith("sent to 1")
+    assert check_result(result).passed and len(received) == 1
+
+
+def test_failed_checks_keep_a_report_incomplete(stats, resources, instance, templates_dir):
+    write_template(templates_dir, id="checked-daily", schedule="daily")
+    defs = build_report_defs(templates_dir, smtp=SmtpResource(url=""))
+
+    @dg.asset(name="daily_stats", partitions_def=daily_partitions,
+              check_specs=[dg.AssetCheckSpec("reconciles_with_raw_events", asset="daily_stats")])
+    def failing_daily_stats():
+        yield dg.MaterializeResult(check_results=[dg.AssetCheckResult(
+            check_name="reconciles_with_raw_events", passed=False)])
+
+    # the partition is built, but the run that built it failed its reconciliation check
+    assert dg.materialize([failing_daily_stats], partition_key="2024-03-01", instance=instance).success
+    result = dg.materialize([report_asset(defs, "checked-daily")], partition_key="2024-03-01",
+                            resources={**resources, "smtp": SmtpResource(url="")}, instance=instance)
+    meta = {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
+    assert meta["period_status"] == "data incomplete"
+    assert "daily_stats check reconciles_with_raw_events failed for 2024-03-01" in meta["delivery_status"]
+
+
+def test_a_failed_generation_counts_as_a_failed_report(stats, resources, instance, templates_dir, capsys, monkeypatch):
+    from analytics_pipeline.reports.resources import ReportPolicy
+
+    write_template(templates_dir, id="too-big", schedule="daily", formats=["pdf"])
+    defs = build_report_defs(templates_dir, retry_policy=NO_RETRY, smtp=SmtpResource(url=""))
+    built(instance, "daily_stats", "2024-03-01", "2024-03-02")
+    tiny = {**resources, "smtp": SmtpResource(url=""), "report_policy": ReportPolicy(max_report_size_mb=0.001)}
+    failed = dg.materialize([report_asset(defs, "too-big")], partition_key="2024-03-01", instance=instance,
+                            resources=tiny, raise_on_error=False)
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "the pdf file would be" in str(failure.step_failure_data.user_failure_data.description)
+    # a size failure is final: no retry
+    assert not [e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert dg.materialize([report_asset(defs, "too-big")], partition_key="2024-03-02", instance=instance,
+                          resources={**resources, "smtp": SmtpResource(url="")}).success
     stats_out = report_statistics(instance, load_templates(templates_dir).templates)
-    assert (stats_out["totalTemplates"], stats_out["activeTemplates"]) == (1, 1)
     assert (stats_out["successfulReports"], stats_out["failedReports"]) == (1, 1)
-    (row,) = stats_out["templates"]
-    assert row["last_success_partition"] == "2024-03-02" and row["last_failure_partition"] == "2024-03-01"
-
     monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
     assert main(["reports", "stats", "--dir", str(templates_dir)]) == 0
     out = capsys.readouterr().out
-    assert "Templates: 1 (1 active)" in out and "Successful reports: 1" in out and "Failed reports: 1" in out
-    assert "| mail-fails | daily | True | 1 | 1 |" in out
+    assert "Successful reports: 1" in out and "Failed reports: 1" in out
+
+
+def test_delivery_failure_is_recorded_and_retried_on_its_own(
+    stats, resources, reports_dir, instance, templates_dir, smtp_server, monkeypatch
+):
+    from analytics_pipeline.reports import definitions as report_definitions
+
+    write_template(templates_dir, id="mail-fails", schedule="daily", recipients=["a@example.com"])
+    defs = build_report_defs(templates_dir, retry_policy=NO_RETRY)
+    built(instance, "daily_stats", "2024-03-01")
+    down = SmtpResource(url="smtp://127.0.0.1:9", timeout_seconds=2)
+    result = dg.materialize([report_asset(defs, "mail-fails")], partition_key="2024-03-01", instance=instance,
+                            resources={**resources, "smtp": down})
+    assert result.success  # the report was written and is recorded as written
+    meta = {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
+    assert meta["delivery_status"].startswith("failed: delivery to smtp://127.0.0.1:9 failed")
+    assert (reports_dir / "mail-fails" / "2024-03-01.csv").exists()
+    assert not check_result(result).passed
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+
+    sensor = next(s for s in defs.sensors if s.name == "report_delivery_sensor")
+    skip = sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(skip, dg.SkipReason) and "mail-fails 2024-03-01: attempt 2 due later" in skip.skip_message
+    monkeypatch.setattr(report_definitions, "DELIVERY_RETRY_MINUTES", (0, 0))
+    (request,) = sensor(dg.build_sensor_context(instance=instance))
+    assert request.run_key == "deliver:mail-fails:2024-03-01:2"
+
+    job = dg.Definitions.merge(defs, dg.Definitions(resources={"pipeline": resources["pipeline"], "warehouse": resources["warehouse"]})).resolve_job_def("report_delivery_job")
+    assert job.execute_in_process(run_config=request.run_config, instance=instance,
+                                  resources={"smtp": down}).success  # attempt 2 fails again
+    (request,) = sensor(dg.build_sensor_context(instance=instance))
+    assert request.run_key == "deliver:mail-fails:2024-03-01:3"
+    smtp_url, received = smtp_server
+    assert job.execute_in_process(run_config=request.run_config, instance=instance,
+                                  resources={"smtp": SmtpResource(url=smtp_url)}).success
+    (rcpt, message), = received
+    assert rcpt == ["a@example.com"] and message.get_body(("plain",)) is not None
+    assert {p.get_filename() for p in message.iter_attachments()} == {"2024-03-01.csv"}
+    skip = sensor(dg.build_sensor_context(instance=instance))
+    assert isinstance(skip, dg.SkipReason) and skip.skip_message == "no failed deliveries"
+
+    # attempts run out: the sensor says it gave up
+    built(instance, "daily_stats", "2024-03-02")
+    dg.materialize([report_asset(defs, "mail-fails")], partition_key="2024-03-02", instance=instance,
+                   resources={**resources, "smtp": down})
+    for _ in range(2):
+        (request,) = [r for r in sensor(dg.build_sensor_context(instance=instance)) if "2024-03-02" in r.run_key]
+        job.execute_in_process(run_config=request.run_config, instance=instance, resources={"smtp": down})
+    skip = sensor(dg.build_sensor_context(instance=instance))
+    assert "gave up on mail-fails 2024-03-02 after 3 attempts" in skip.skip_message
 
 
 def test_late_statistics_rebuild_an_existing_report_partition(stats, resources, instance, templates_dir):
@@ -176,7 +299,8 @@ def test_late_statistics_rebuild_an_existing_report_partition(stats, resources, 
     report_defs = build_report_defs(templates_dir, smtp=SmtpResource(url=""))
     key = dg.AssetKey(["reports", "late-daily"])
     defs = dg.Definitions.merge(report_defs, dg.Definitions(
-        assets=[dg.AssetSpec("daily_stats", partitions_def=daily_partitions)], resources=resources))
+        assets=[dg.AssetSpec("daily_stats", partitions_def=daily_partitions)],
+        resources={k: v for k, v in resources.items() if k != "report_policy"}))
     dg.materialize([report_asset(report_defs, "late-daily")], partition_key="2024-03-01",
                    resources={**resources, "smtp": SmtpResource(url="")}, instance=instance)
     now = datetime(2024, 3, 10, 12, tzinfo=timezone.utc)

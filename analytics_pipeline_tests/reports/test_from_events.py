@@ -39,21 +39,23 @@ def test_daily_report_from_real_events(warehouse, landing_dir, reports_dir):
     (path,) = write_report(warehouse, tpl, "2024-03-01", reports_dir)
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["section", "period_start", "period_end", "period_status", "website_id", "dimension",
+                             "item", "rank", "metric", "value", "previous", "change", "change_unit"]
     summary = {r["metric"]: r for r in rows if r["section"] == "summary"}
     assert (summary["total_pageviews"]["value"], summary["total_pageviews"]["previous"]) == ("4", "2")
-    assert summary["total_pageviews"]["change_pct"] == "100.0"
+    assert (summary["total_pageviews"]["change"], summary["total_pageviews"]["change_unit"]) == ("100.0", "%")
     assert summary["total_custom_events"]["value"] == "1"
-    overview = {r["website_id"]: r for r in rows if r["section"] == "overview"}
-    assert overview["site-a"]["total_pageviews.value"] == "3"
-    assert overview["site-a"]["total_pageviews.previous"] == "2"
-    assert overview["site-a"]["total_pageviews.change_pct"] == "50.0"
-    assert overview["site-a"]["unique_visitors.value"] == "2"
-    assert overview["site-a"]["unique_sessions.value"] == "2"
-    assert overview["site-b"]["total_pageviews.previous"] == ""  # site-b had no data the day before
-    pages = [(r["item"], r["count"], r["previous_count"]) for r in rows
+    overview = {(r["website_id"], r["metric"]): r for r in rows if r["section"] == "overview"}
+    assert overview["site-a", "total_pageviews"]["value"] == "3"
+    assert overview["site-a", "total_pageviews"]["previous"] == "2"
+    assert overview["site-a", "total_pageviews"]["change"] == "50.0"
+    assert overview["site-a", "unique_visitors"]["value"] == "2"
+    assert overview["site-a", "unique_sessions"]["value"] == "2"
+    assert overview["site-b", "total_pageviews"]["previous"] == ""  # site-b had no data the day before
+    pages = [(r["item"], r["value"], r["previous"]) for r in rows
              if r["section"] == "top_pages" and r["website_id"] == "site-a"]
     assert pages == [("/", "2", "1"), ("/pricing", "1", "")]
-    referrers = {r["item"]: r["count"] for r in rows if r["section"] == "top_referrers" and r["website_id"] == "site-a"}
+    referrers = {r["item"]: r["value"] for r in rows if r["section"] == "top_referrers" and r["website_id"] == "site-a"}
     assert referrers == {"direct": "2", "google.com": "1"}
-    events = {r["event_type"]: r["count"] for r in rows if r["section"] == "events_by_type" and r["website_id"] == "site-a"}
+    events = {r["item"]: r["value"] for r in rows if r["section"] == "events_by_type" and r["website_id"] == "site-a"}
     assert events == {"pageview": "3", "signup": "1"}

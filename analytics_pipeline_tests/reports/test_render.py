@@ -12,7 +12,7 @@ import openpyxl
 import pypdf
 import pytest
 
-from analytics_pipeline.reports.data import change_pct, gather_report_data
+from analytics_pipeline.reports.data import RECORD_COLUMNS, change_pct, gather_report_data
 from analytics_pipeline.reports.generate import generate_report, write_report
 from analytics_pipeline.reports.render_csv import to_csv
 from analytics_pipeline.reports.templates import load_templates
@@ -43,7 +43,7 @@ def test_csv_header_is_the_union_of_keys_with_nested_objects_flattened_and_rfc41
     assert parsed[0]["meta.source.host"] == "a.com" and parsed[0]["meta.n"] == "1"
     assert parsed[1]["extra"] == "line1\nline2" and parsed[1]["meta.source.host"] == ""
     assert parsed[2]["flag"] == "true" and parsed[2]["none"] == "" and json.loads(parsed[2]["tags"]) == ["x", "y"]
-    assert parsed[3]["only_here"] == "=1+2" and parsed[3]["meta.n"] == ""
+    assert parsed[3]["only_here"] == "'=1+2" and parsed[3]["meta.n"] == ""  # stays text in a spreadsheet
     # RFC 4180: quotes doubled inside a quoted field
     assert '"quote "" inside"' in text
     assert '"comma, inside"' in text
@@ -63,39 +63,54 @@ def test_weekly_csv_and_json_match_weekly_stats(stats, reports_dir):
     assert paths[".csv"] == reports_dir / "test-report" / "2024-02-26.csv"
 
     rows = parse_csv(paths[".csv"])
-    overview = {r["website_id"]: r for r in rows if r["section"] == "overview"}
-    assert set(overview) == set(WEBSITES)
+    assert list(rows[0]) == list(RECORD_COLUMNS)
+    assert {(r["period_start"], r["period_end"], r["period_status"]) for r in rows} == {
+        ("2024-02-26", "2024-03-03", "complete")}
+    overview = {(r["website_id"], r["metric"]): r for r in rows if r["section"] == "overview"}
+    assert {w for w, _ in overview} == set(WEBSITES)
     for site in WEBSITES:
-        assert int(overview[site]["total_pageviews.value"]) == current[site]["total_pageviews"]
-        assert int(overview[site]["total_pageviews.previous"]) == previous[site]["total_pageviews"]
-        assert int(overview[site]["unique_visitors.value"]) == current[site]["unique_visitors"]
-        assert float(overview[site]["bounce_rate.value"]) == pytest.approx(current[site]["bounce_rate"])
-        assert float(overview[site]["total_pageviews.change_pct"]) == change_pct(
+        assert int(overview[site, "total_pageviews"]["value"]) == current[site]["total_pageviews"]
+        assert int(overview[site, "total_pageviews"]["previous"]) == previous[site]["total_pageviews"]
+        assert int(overview[site, "unique_visitors"]["value"]) == current[site]["unique_visitors"]
+        assert float(overview[site, "bounce_rate"]["value"]) == round(current[site]["bounce_rate"], 4)
+        # one definition of every change: relative for counts, points for the bounce rate
+        assert float(overview[site, "total_pageviews"]["change"]) == change_pct(
             current[site]["total_pageviews"], previous[site]["total_pageviews"])
-        assert overview[site]["period.start"] == "2024-02-26" and overview[site]["period.end"] == "2024-03-03"
+        assert overview[site, "total_pageviews"]["change_unit"] == "%"
+        assert float(overview[site, "bounce_rate"]["change"]) == round(
+            (current[site]["bounce_rate"] - previous[site]["bounce_rate"]) * 100, 1)
+        assert overview[site, "bounce_rate"]["change_unit"] == "pp"
     summary = {r["metric"]: r for r in rows if r["section"] == "summary"}
     assert int(summary["total_pageviews"]["value"]) == sum(current[s]["total_pageviews"] for s in WEBSITES)
     assert int(summary["total_pageviews"]["previous"]) == sum(previous[s]["total_pageviews"] for s in WEBSITES)
+    assert summary["bounce_rate"]["change_unit"] == "pp" and summary["bounce_rate"]["website_id"] == "all"
     top = [r for r in rows if r["section"] == "top_pages" and r["website_id"] == "site-a"]
-    assert [(r["item"], int(r["count"])) for r in top] == [(e["item"], e["count"]) for e in current["site-a"]["top_pages"]]
+    assert [(r["item"], int(r["value"]), int(r["rank"])) for r in top] == [
+        (e["item"], e["count"], i) for i, e in enumerate(current["site-a"]["top_pages"], start=1)]
     assert top[1]["item"] == '/pricing, "plans"'  # a hostile value survives the round trip
-    events = {r["event_type"]: int(r["count"]) for r in rows if r["section"] == "events_by_type" and r["website_id"] == "site-b"}
+    events = {r["item"]: int(r["value"]) for r in rows if r["section"] == "events_by_type" and r["website_id"] == "site-b"}
     assert events == current["site-b"]["events_by_type"]
     trend = [r for r in rows if r["section"] == "trend"]
-    assert sorted({r["date"] for r in trend}) == [f"2024-02-{d}" for d in range(26, 30)] + ["2024-03-01", "2024-03-02", "2024-03-03"]
+    assert sorted({r["item"] for r in trend}) == [f"2024-02-{d}" for d in range(26, 30)] + ["2024-03-01", "2024-03-02", "2024-03-03"]
     for r in trend:
-        assert int(r["total_pageviews"]) == read_table(stats, "daily_stats", date.fromisoformat(r["date"]))[r["website_id"]]["total_pageviews"]
+        assert r["dimension"] == "date"
+        assert int(r["value"]) == read_table(stats, "daily_stats", date.fromisoformat(r["item"]))[r["website_id"]][r["metric"]]
+    # no float noise: every number has at most 4 decimals
+    assert all(len(r["value"].partition(".")[2]) <= 4 for r in rows)
 
     document = json.loads(paths[".json"].read_text())
-    assert set(document["metadata"]) == {"generatedAt", "totalRecords", "exportFormat", "version", "dateRange"}
+    assert set(document["metadata"]) == {"generatedAt", "totalRecords", "exportFormat", "version", "dateRange",
+                                         "periodStatus", "statusNote"}
     assert document["metadata"]["totalRecords"] == len(document["data"]) == len(rows)
     assert document["metadata"]["exportFormat"] == "JSON" and document["metadata"]["version"] == "1.0.0"
     assert document["metadata"]["dateRange"] == {"start": "2024-02-26", "end": "2024-03-03"}
     assert document["metadata"]["generatedAt"] == "2024-03-05T09:00:00Z"
-    json_overview = {r["website_id"]: r for r in document["data"] if r["section"] == "overview"}
-    assert json_overview["site-b"]["total_pageviews"] == {
+    assert document["metadata"]["periodStatus"] == "complete"
+    json_overview = {(r["website_id"], r["metric"]): r for r in document["data"] if r["section"] == "overview"}
+    assert {k: json_overview["site-b", "total_pageviews"][k] for k in ("value", "previous", "change", "change_unit")} == {
         "value": current["site-b"]["total_pageviews"], "previous": previous["site-b"]["total_pageviews"],
-        "change_pct": change_pct(current["site-b"]["total_pageviews"], previous["site-b"]["total_pageviews"])}
+        "change": change_pct(current["site-b"]["total_pageviews"], previous["site-b"]["total_pageviews"]),
+        "change_unit": "%"}
 
 
 def test_json_without_metadata_is_the_bare_record_list(stats, reports_dir):
@@ -112,21 +127,34 @@ def test_xlsx_has_a_sheet_per_section_styled_frozen_headers_formats_and_charts(s
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["Report", "Summary", "Websites", "Top pages", "Top referrers", "Events by type", "Trend"]
     current = read_table(stats, "monthly_stats", date(2024, 3, 1))
+    previous = read_table(stats, "monthly_stats", date(2024, 2, 1))
     ws = wb["Websites"]
     header = [c.value for c in ws[1]]
     assert ws.freeze_panes == "A2" and ws["A1"].font.bold
     col = {name: i for i, name in enumerate(header)}
     by_site = {row[0].value: row for row in ws.iter_rows(min_row=2) if row[0].value}
     for site in WEBSITES:
-        assert by_site[site][col["total_pageviews.value"]].value == current[site]["total_pageviews"]
-        assert by_site[site][col["unique_visitors.value"]].value == current[site]["unique_visitors"]
-        assert by_site[site][col["total_pageviews.value"]].number_format == "#,##0"
-        assert by_site[site][col["bounce_rate.value"]].number_format == "0.0%"
-        assert by_site[site][col["period.start"]].value == datetime(2024, 3, 1)
+        assert by_site[site][col["Pageviews"]].value == current[site]["total_pageviews"]
+        assert by_site[site][col["Unique visitors"]].value == current[site]["unique_visitors"]
+        assert by_site[site][col["Pageviews"]].number_format == "#,##0"
+        # a rate is a fraction under a % format: 0.412 shows 41.2%
+        assert by_site[site][col["Bounce rate"]].value == round(current[site]["bounce_rate"], 4)
+        assert by_site[site][col["Bounce rate"]].number_format == "0.0%"
+        # a relative change is a fraction under a % format too; the bounce rate's change is in points
+        change = by_site[site][col["Pageviews change (%)"]]
+        assert change.value == pytest.approx(change_pct(current[site]["total_pageviews"],
+                                                        previous[site]["total_pageviews"]) / 100, abs=1e-4)
+        assert change.number_format == "+0.0%;-0.0%;0.0%"
+        points = by_site[site][col["Bounce rate change (pp)"]]
+        assert points.value == round((current[site]["bounce_rate"] - previous[site]["bounce_rate"]) * 100, 1)
+        assert points.number_format.startswith('+0.0" pp"')
     assert len(ws._charts) == 1
     assert len(wb["Trend"]._charts) == 1
+    assert wb["Trend"]["A2"].value == datetime(2024, 3, 1) and wb["Trend"]["A2"].number_format == "yyyy-mm-dd"
     assert ws.column_dimensions["A"].width >= 8
     assert "March 2024" in wb["Report"]["A1"].value
+    # generated on 2024-03-05: March is still in progress, and the cover says so
+    assert [r[1].value for r in wb["Report"].iter_rows() if r[0].value == "Status"] == ["period in progress"]
 
 
 def test_pdf_shows_title_period_kpis_and_tables_from_the_stats(stats, reports_dir):
@@ -162,7 +190,9 @@ def test_quarterly_report_adds_up_its_months(stats, reports_dir):
     assert data.previous.start == date(2023, 10, 1)
     (path,) = write_report(stats, tpl, "2024-01-01", reports_dir)
     rows = parse_csv(path)
-    assert {r["month"] for r in rows if r["section"] == "trend"} == {"2024-01-01", "2024-02-01", "2024-03-01"}
+    trend = [r for r in rows if r["section"] == "trend"]
+    assert {r["dimension"] for r in trend} == {"month"}
+    assert {r["item"] for r in trend} == {"2024-01-01", "2024-02-01", "2024-03-01"}
 
 
 def test_a_period_without_stats_is_an_empty_report_not_an_error(warehouse, reports_dir):
