@@ -31,7 +31,7 @@ METRIC_VALUES_SCHEMA = dg.TableSchema(columns=[
     dg.TableColumn("metric", "text", description="the metric file's name"),
     dg.TableColumn("website_id", "text"),
     dg.TableColumn("day", "date", description="the website's local day"),
-    dg.TableColumn("dimensions", "json", description='canonical JSON {"<dimension>": "<value>"}; "(none)" = missing, '
+    dg.TableColumn("dimensions", "json", description='canonical JSON {"dimension name": "value"}; "(none)" = missing, '
                                                       '"(other)" = beyond the cardinality cap; {} without dimensions'),
     dg.TableColumn("value", "float", description="null when it has no value (division by zero, nothing numeric)"),
     dg.TableColumn("events", "integer", description="events that matched the metric's filters in this group"),

@@ -425,7 +425,8 @@ def metric_section(warehouse: Warehouse, name: str, period: Period, previous: Pe
     before = {(t["website"], json.dumps(t["dimensions"], sort_keys=True)): t["value"]
               for t in combine(metric, stored_rows(warehouse, name, previous.start, previous.last_day))}
     rows = [{"metric": name, "unit": metric.unit, "website_id": t["website"], "dimensions": t["dimensions"],
-             **_compare(t["value"], before.get((t["website"], json.dumps(t["dimensions"], sort_keys=True)))),
+             **_compare(f"metric:{name}", t["value"],
+                        before.get((t["website"], json.dumps(t["dimensions"], sort_keys=True)))),
              "events": t["events"]}
             for t in sorted(now, key=lambda t: (t["website"], -t["events"], json.dumps(t["dimensions"])))]
     return f"{metric.description or name} ({metric.unit or metric.type})", rows

@@ -394,7 +394,7 @@ hourly_stats_job = dg.define_asset_job(
 )
 schedules.append(non_overlapping_schedule(
     hourly_stats_job, "5 * * * *", name="hourly_aggregation_schedule",
-    description="The seed's hourly aggregation: at minute 5, hourly_stats of the hour that just ended.",
+    description="Hourly aggregation: at minute 5, hourly_stats of the hour that just ended.",
     partition_key_fn=previous_hour_key,
 ))
 
