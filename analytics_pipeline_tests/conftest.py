@@ -96,8 +96,9 @@ def warehouse(warehouse_url: str) -> Warehouse:
 
 
 @pytest.fixture
-def redis_url(worker_id: str) -> str:
-    """A flushed Redis logical database of this xdist worker's own."""
+def redis_url() -> str:
+    """A flushed Redis logical database of this xdist worker's own (also without xdist)."""
+    worker_id = os.environ.get("PYTEST_XDIST_WORKER", "master")
     db = int(os.environ.get("ANALYTICS_TEST_REDIS_DB", "0")) or 1 + (int(worker_id[2:]) if worker_id.startswith("gw") else 0)
     url = f"{REDIS_BASE_URL}/{db}"
     client = redis.Redis.from_url(url, socket_connect_timeout=2)
