@@ -132,3 +132,43 @@ def test_dashboard_without_a_key_asks_for_one_and_reports_a_wrong_one(browser, t
         page.wait_for_selector('[data-testid="error"]:not(.hidden)')
         assert "not accepted" in page.locator('[data-testid="error"]').inner_text()
         page.close()
+
+
+HOSTILE_PATH = '/<img src=x onerror="window.__injected=1">'
+HOSTILE_EVENT = "<script>window.__injected=2</script>=cmd|' /C calc'!A0\x07"
+HOSTILE_REFERRER = "javascript:window.__injected=3//<b>bold</b>"
+
+
+def test_dashboard_renders_hostile_text_as_text(browser, tmp_path: Path, landing_dir: Path) -> None:
+    """Paths, event names and referrers that look like HTML, script or a spreadsheet formula are
+    shown as the characters they are: nothing from the data runs or becomes markup."""
+    from datetime import datetime, time as dtime, timedelta, timezone
+
+    from analytics_pipeline.stats.build import build_period
+    from analytics_pipeline_tests.stats.helpers import drop, ingest
+
+    now = datetime.now(timezone.utc)
+    day = now.date() - timedelta(days=1)
+    at = datetime.combine(day, dtime(12), tzinfo=timezone.utc).isoformat()
+    base = {"website_id": "site<i>", "session_id": "s1", "visitor_id": "v1", "occurred_at": at}
+    url = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    warehouse = Warehouse(url)
+    drop(landing_dir, "hostile.jsonl", [
+        {**base, "event_id": "h1", "event_type": "pageview", "url_path": HOSTILE_PATH, "referrer": HOSTILE_REFERRER},
+        {**base, "event_id": "h2", "event_type": "custom", "event_name": HOSTILE_EVENT},
+    ])
+    ingest(warehouse, landing_dir, now)
+    build_period(warehouse, "day", day)
+
+    with LiveServer(make_app(url, "", tmp_path)) as server:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(f"{server.url}/?key={ALL_KEY}")
+        page.wait_for_selector("body[data-loaded=true]", timeout=30000)
+        page.click('button[data-timeframe="7d"]')
+        page.wait_for_function("document.getElementById('period').textContent.includes('(7 days)')")
+        assert page.evaluate("window.__injected") is None
+        assert page.locator("img, script:not([src]), b").count() == 0
+        assert HOSTILE_PATH in page.locator('[data-testid="top-pages"]').inner_text()
+        assert HOSTILE_EVENT[:40] in page.locator('[data-testid="events-by-type"]').inner_text()
+        assert page.locator('[data-testid="error"]').is_hidden()
+        page.close()
