@@ -1,14 +1,23 @@
-"""Ingestion throughput and memory against the floor of a bare bulk load (issue 2, item 9).
+"""Ingestion throughput and memory against the floor of a bare bulk load.
 
-    .venv/bin/python benchmarks/ingest.py                 # 1,000,000 events, SQLite and PostgreSQL
+    .venv/bin/python benchmarks/ingest.py                 # the realistic mix: 300,000 events
+    .venv/bin/python benchmarks/ingest.py --events 1000000 --mix jsonl   # one big JSONL file
     .venv/bin/python benchmarks/ingest.py --events 100000 --backends sqlite
-    .venv/bin/python benchmarks/ingest.py --quick         # 200,000 events (under a minute)
+    .venv/bin/python benchmarks/ingest.py --quick         # 100,000 events of the mix (a check)
+
+The files (``--mix realistic``, the default): six days of the demo generator's events, one file
+a day, as plain JSONL, gzip JSONL, CSV, plain JSONL, gzip CSV and gzip JSONL, with 0.03% of the
+lines malformed (each rejected with its reason) and 0.03% re-sent duplicates. ``--mix jsonl``
+writes ``--days`` plain JSONL files instead.
 
 For each backend, on a fresh empty database each time:
 
-* **pipeline**: ``ingest_landing`` over JSONL files made by the demo generator (parsing,
-  SPEC §2 validation, exactly-once dedup, ledger, rejected lines, moving the files), timed from
-  the call to its return; events/s counts every line of the files.
+* **pipeline**: ``ingest_landing`` over those files (hashing, reading, parsing, SPEC §2
+  validation, exactly-once dedup, ledger, rejected lines, moving the files), timed from the
+  call to its return; events/s counts every line of the files. Its CPU seconds are printed
+  per stage (hashing, reading, parsing and validation, loading: ``IngestResult.stage_cpu``)
+  and for the database server; the parsing/validation split is measured alone on the same
+  records (parsing = decoding each record's JSON or CSV cells into values).
 * **floor**: the same rows, validated before the clock starts, loaded bare into the same
   ``events`` table (same indexes): PostgreSQL a plain text ``COPY`` (day partitions created
   beforehand), SQLite a plain ``executemany`` INSERT in transactions of ``--floor-batch`` rows.
@@ -162,44 +171,73 @@ def cpu_seconds() -> float:
 
 
 # -- the two measurements (each in its own process) ------------------------------------------
-# A proposed change of the event_keys migration (not applied by the project): the key compared
-# bytewise, and a BRIN index for retention's per-day delete instead of a B-tree.
-PROPOSED_EVENT_KEYS = (
-    'ALTER TABLE event_keys ALTER COLUMN event_id TYPE text COLLATE "C"',
-    "DROP INDEX event_keys_occurred_at_idx",
-    "CREATE INDEX event_keys_occurred_at_brin ON event_keys USING brin (occurred_at)",
-)
-
-
-def measure_pipeline(url: str, landing: Path, workers: int | None, proposed_keys: bool = False) -> dict:
+def measure_pipeline(url: str, landing: Path, workers: int | None) -> dict:
     from analytics_pipeline.ingestion.run import ingest_landing
     from analytics_pipeline.warehouse import Warehouse
 
     warehouse = Warehouse(url)
-    if proposed_keys and warehouse.is_postgres:
-        with warehouse.begin() as conn:
-            for statement in PROPOSED_EVENT_KEYS:
-                conn.exec_driver_sql(statement)
     with PeakRss(server_pids=server_pids_of(url)) as peak:
         started, cpu = time.perf_counter(), cpu_seconds()
         result = ingest_landing(warehouse, landing, now=lambda: CLOCK, workers=workers)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     return {"lines": result.lines, "loaded": result.loaded, "duplicates": result.duplicates,
             "rejected": result.rejected, "seconds": seconds, "peak_bytes": peak.peak,
-            "main_cpu": cpu, "workers_cpu": peak.workers_cpu, "server_cpu": peak.server_cpu}
+            "main_cpu": cpu, "workers_cpu": peak.workers_cpu, "server_cpu": peak.server_cpu,
+            "stage_cpu": dict(result.stage_cpu)}
+
+
+def measure_split(landing: Path) -> dict:
+    """CPU seconds of parsing alone (each record's JSON decoded, or its CSV cells made values)
+    and of parsing plus validation (``prepare_chunk``) on the same records, read beforehand."""
+    import orjson
+
+    from analytics_pipeline.ingestion.prepare import _csv_object, prepare_chunk
+    from analytics_pipeline.ingestion.validate import _decode_common
+
+    parse = prepare = 0.0
+    for path in sorted(landing.iterdir()):
+        kind, header, records = _records(path)
+        started = time.process_time()
+        for _, payload in records:
+            if kind == "csv":
+                _csv_object(header or [], payload)
+                continue
+            try:  # what the fast path decodes with, else what the general way does
+                _decode_common(payload)
+            except Exception:
+                try:
+                    orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    pass
+        parse += time.process_time() - started
+        started = time.process_time()
+        for start in range(0, len(records), 100_000):
+            prepare_chunk(kind, header, records[start:start + 100_000], CLOCK, "postgresql")
+        prepare += time.process_time() - started
+    return {"parsing": parse, "validation": max(0.0, prepare - parse)}
+
+
+def _records(path: Path) -> tuple[str, list[str] | None, list]:
+    """(kind, CSV header, records) of one landing file, as ingestion reads it."""
+    from analytics_pipeline.ingestion.readers import file_kind, iter_csv, iter_jsonl
+
+    kind = file_kind(path)
+    if kind == "csv":
+        header, records = iter_csv(path)
+        return kind, header, list(records)
+    return "jsonl", None, list(iter_jsonl(path))
 
 
 def _prepared_rows(landing: Path) -> list[tuple]:
     """Every accepted row of the files, validated and deduplicated (first one wins), untimed."""
     from analytics_pipeline.ingestion.prepare import prepare_chunk
-    from analytics_pipeline.ingestion.readers import iter_jsonl
 
     rows: list[tuple] = []
     seen: set[str] = set()
     for path in sorted(landing.iterdir()):
-        records = list(iter_jsonl(path))
+        kind, header, records = _records(path)
         for start in range(0, len(records), 100_000):
-            chunk = prepare_chunk("jsonl", None, records[start:start + 100_000], CLOCK, "sqlite")
+            chunk = prepare_chunk(kind, header, records[start:start + 100_000], CLOCK, "sqlite")
             for row in chunk.rows:
                 if row[0] not in seen:
                     seen.add(row[0])
@@ -264,7 +302,9 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
 
 def child_main(args: argparse.Namespace) -> int:
     if args.measure == "pipeline":
-        out = measure_pipeline(args.url, Path(args.landing), args.workers, args.proposed_keys)
+        out = measure_pipeline(args.url, Path(args.landing), args.workers)
+    elif args.measure == "split":
+        out = measure_split(Path(args.landing))
     else:
         out = measure_floor(args.url, Path(args.landing), args.floor_batch)
     print("RESULT " + json.dumps(out))
@@ -276,8 +316,6 @@ def run_child(measure: str, url: str, landing: Path, args: argparse.Namespace) -
            "--floor-batch", str(args.floor_batch)]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
-    if args.proposed_keys:
-        cmd += ["--proposed-keys"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -306,36 +344,133 @@ def postgres_version() -> str:
         return conn.execute("SHOW server_version").fetchone()[0]
 
 
-def generate(source: Path, args: argparse.Namespace) -> tuple[int, int, int, int, int]:
+CSV_COLUMNS = ("event_id", "website_id", "session_id", "visitor_id", "event_type", "event_name",
+               "url_path", "referrer", "occurred_at", "properties")
+# The realistic mix: one file a day in these formats, in turn.
+MIX = (".jsonl", ".jsonl.gz", ".csv", ".jsonl", ".csv.gz", ".jsonl.gz")
+
+
+def _csv_cells(event: dict) -> list[str]:
+    import orjson
+
+    cells = []
+    for column in CSV_COLUMNS:
+        value = event.get(column)
+        if value is None:
+            cells.append("")
+        elif column == "properties":
+            cells.append(orjson.dumps(value).decode())
+        else:
+            cells.append(str(value))
+    return cells
+
+
+def _malformed_csv(event: dict, rng) -> list[str]:
+    """A CSV record that breaks one rule (as the generator's malformed JSON lines do)."""
+    broken = dict(event)
+    kind = rng.randrange(4)
+    if kind == 0:
+        broken["session_id"] = None
+    elif kind == 1:
+        broken["occurred_at"] = broken["occurred_at"].rstrip("Z")
+    elif kind == 2:
+        broken["event_type"] = "click"
+    else:
+        broken["event_type"], broken["url_path"] = "pageview", "no-leading-slash"
+    return _csv_cells(broken)
+
+
+def write_mix(source: Path, args: argparse.Namespace) -> tuple[int, int, int, list[Path]]:
+    """The realistic mix (see the module docstring): (events, duplicates, malformed, paths)."""
+    import csv
+    import gzip
+    import io
+    from datetime import timedelta
+
+    import orjson
+
     from analytics_pipeline.demo.generate import EventGenerator
 
     generator = EventGenerator(seed=args.seed, websites=3, malformed_rate=args.malformed_rate,
                                duplicate_rate=args.duplicate_rate)
-    made = generator.write_days(source, START_DAY, args.days, max(1, args.events // args.days))
-    size = sum(p.stat().st_size for p in made.paths)
-    return made.lines, made.events, made.duplicates, made.malformed, size
+    rng = generator.rng
+    source.mkdir(parents=True, exist_ok=True)
+    days = len(MIX)
+    per_day = max(1, args.events // days)
+    events = duplicates = malformed = 0
+    paths = []
+    for offset, suffix in enumerate(MIX):
+        day = START_DAY + timedelta(days=offset)
+        path = source / f"events-{day.isoformat()}{suffix}"
+        is_csv = ".csv" in suffix
+        out = io.BytesIO()
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="") if is_csv else None
+        writer = csv.writer(text) if text is not None else None
+        if writer is not None:
+            writer.writerow(CSV_COLUMNS)
+        for session in generator.sessions_for_day(day, per_day):
+            for event in session:
+                r = rng.random()
+                if r < args.malformed_rate:
+                    malformed += 1
+                    if writer is not None:
+                        writer.writerow(_malformed_csv(event, rng))
+                    else:
+                        out.write(generator.malformed_line(event) + b"\n")
+                    continue
+                events += 1
+                copies = 2 if r > 1 - args.duplicate_rate else 1
+                duplicates += copies - 1
+                for _ in range(copies):
+                    if writer is not None:
+                        writer.writerow(_csv_cells(event))
+                    else:
+                        out.write(orjson.dumps(event) + b"\n")
+        if text is not None:
+            text.flush()
+        data = out.getvalue()
+        path.write_bytes(gzip.compress(data, 6) if suffix.endswith(".gz") else data)
+        paths.append(path)
+    return events, duplicates, malformed, paths
+
+
+def generate(source: Path, args: argparse.Namespace) -> tuple[int, int, int, int, int, str]:
+    """Write the files; (lines, events, duplicates, malformed, bytes, description)."""
+    if args.mix == "realistic":
+        events, duplicates, malformed, paths = write_mix(source, args)
+        what = "6 files (2 JSONL, 2 gzip JSONL, 1 CSV, 1 gzip CSV)"
+    else:
+        from analytics_pipeline.demo.generate import EventGenerator
+
+        generator = EventGenerator(seed=args.seed, websites=3, malformed_rate=args.malformed_rate,
+                                   duplicate_rate=args.duplicate_rate)
+        made = generator.write_days(source, START_DAY, args.days, max(1, args.events // args.days))
+        events, duplicates, malformed, paths = made.events, made.duplicates, made.malformed, made.paths
+        what = f"{args.days} JSONL file(s)"
+    size = sum(p.stat().st_size for p in paths)
+    return events + duplicates + malformed, events, duplicates, malformed, size, what
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=1_000_000, help="events to generate (default 1,000,000)")
-    parser.add_argument("--days", type=int, default=1, help="one JSONL file per day (default 1: one big file)")
+    parser.add_argument("--events", type=int, default=300_000, help="events to generate (default 300,000)")
+    parser.add_argument("--mix", choices=["realistic", "jsonl"], default="realistic",
+                        help="realistic: JSONL, CSV and gzip files (default); jsonl: --days plain JSONL files")
+    parser.add_argument("--days", type=int, default=1, help="--mix jsonl: one JSONL file per day (default 1: one big file)")
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--malformed-rate", type=float, default=0.001)
-    parser.add_argument("--duplicate-rate", type=float, default=0.001)
+    parser.add_argument("--malformed-rate", type=float, default=0.0003)
+    parser.add_argument("--duplicate-rate", type=float, default=0.0003)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=None, help="parser processes (default: the pipeline's own choice)")
     parser.add_argument("--floor-batch", type=int, default=100_000, help="rows per floor transaction")
     parser.add_argument("--skip-floor", action="store_true")
-    parser.add_argument("--proposed-keys", action="store_true",
-                        help="PostgreSQL: measure the pipeline with the proposed event_keys indexes (see PROPOSED_EVENT_KEYS)")
-    parser.add_argument("--measure", choices=["pipeline", "floor"], help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=["pipeline", "floor", "split"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--landing", help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true", help="200,000 events: a check that runs in under a minute")
+    parser.add_argument("--quick", action="store_true", help="100,000 events: a check that runs in under a minute")
     args = parser.parse_args(argv)
     if args.quick:
-        args.events = 200_000
+        args.events = 100_000
     if args.measure:
         return child_main(args)
 
@@ -356,10 +491,11 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         source = work / "source"
         started = time.perf_counter()
-        lines, events, duplicates, malformed, size = generate(source, args)
+        lines, events, duplicates, malformed, size, what = generate(source, args)
         print(f"generated {lines:,} lines ({events:,} events, {duplicates:,} re-sent duplicates, "
-              f"{malformed:,} malformed) in {args.days} JSONL file(s), {size / 1e6:.0f} MB, "
+              f"{malformed:,} malformed) in {what}, {size / 1e6:.0f} MB, "
               f"in {time.perf_counter() - started:.0f}s")
+        split = run_child("split", "none", source, args)
         table = []
         for backend in backends:
             landing = work / f"landing-{backend}"
@@ -376,6 +512,10 @@ def main(argv: list[str] | None = None) -> int:
                   + ("" if ok else "  (MISMATCH with the generator's figures!)"))
             print(f"{backend}: pipeline CPU seconds: loader process {pipe['main_cpu']:.2f}, parser workers "
                   f"{pipe['workers_cpu']:.2f}" + (f", PostgreSQL server {pipe['server_cpu']:.2f}" if backend == "postgresql" else ""))
+            stages = pipe["stage_cpu"]
+            print(f"{backend}: pipeline CPU seconds by stage: " + ", ".join(
+                f"{stage} {stages.get(stage, 0.0):.2f}" for stage in ("hashing", "reading", "parsing and validation", "loading"))
+                + (f", server {pipe['server_cpu']:.2f}" if backend == "postgresql" else " (server: inside loading)"))
             floor = None
             if not args.skip_floor:
                 url = fresh_database(backend, work, "ingest")
@@ -388,6 +528,19 @@ def main(argv: list[str] | None = None) -> int:
                       + (f", PostgreSQL server {floor['server_cpu']:.2f}" if backend == "postgresql" else ""))
             table.append((backend, pipe, floor))
 
+    print()
+    print("CPU seconds by stage (parsing and validation split as measured alone: "
+          f"parsing {split['parsing']:.2f}, validation {split['validation']:.2f})")
+    print("| backend | hashing | reading | parsing | validation | loading | server | wall s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for backend, pipe, _ in table:
+        stages = pipe["stage_cpu"]
+        both = stages.get("parsing and validation", 0.0)
+        share = split["parsing"] / (split["parsing"] + split["validation"]) if split["parsing"] + split["validation"] else 0.0
+        server = f"{pipe['server_cpu']:.2f}" if backend == "postgresql" else "in loading"
+        print(f"| {backend} | {stages.get('hashing', 0.0):.2f} | {stages.get('reading', 0.0):.2f} | "
+              f"{both * share:.2f} | {both * (1 - share):.2f} | {stages.get('loading', 0.0):.2f} | {server} | "
+              f"{pipe['seconds']:.2f} |")
     print()
     print("| backend | pipeline events/s | floor rows/s | ratio pipeline/floor time | peak MB |")
     print("|---|---:|---:|---:|---:|")

@@ -97,6 +97,7 @@ def raw_events(
             "rejected": result.rejected,
             "duration_seconds": round(result.seconds, 3),
             "events_per_second": round(result.events_per_second, 1),
+            "cpu_seconds_by_stage": {stage: round(cpu, 3) for stage, cpu in result.stage_cpu.items()},
             "days_touched": sorted(result.events_by_day),
             "files_preview": dg.MetadataValue.md(markdown_table(files)),
             "top_rejection_reasons": dg.MetadataValue.md(markdown_table(top_reasons)),

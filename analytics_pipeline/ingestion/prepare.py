@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -49,6 +50,7 @@ class PreparedChunk:
     row_lines: list[int] = field(default_factory=list)  # line number of each accepted row, in order
     days: set[str] = field(default_factory=set)  # UTC days of the rows (partitions to ensure)
     day_counts: dict[str, int] = field(default_factory=dict)  # rows per UTC day
+    cpu_seconds: float = 0.0  # CPU spent preparing it (parsing and validation), where it ran
 
 
 def _copy_field(value: str | None) -> str:
@@ -119,6 +121,7 @@ def prepare_chunk(
     A later line repeating an ``event_id`` of the chunk is dropped here (first one wins; it
     counts as a duplicate when loaded). For PostgreSQL the accepted rows become ``copy_data``
     (COPY text of the :data:`EVENT_COLUMNS`, in line order) and ``key_data``."""
+    started = time.process_time()
     chunk = PreparedChunk(first_line=records[0][0], last_line=records[-1][0], lines=len(records))
     rows = chunk.rows
     rejections = chunk.rejections
@@ -214,6 +217,7 @@ def prepare_chunk(
         key_lines.append("")
         chunk.copy_data = "\n".join(copy_lines).encode("utf-8")
         chunk.key_data = "\n".join(key_lines).encode("utf-8")
+    chunk.cpu_seconds = time.process_time() - started
     return chunk
 
 
@@ -221,4 +225,9 @@ def prepare_block(first_line: int, data: bytes, now: datetime, dialect: str,
                   frozen_days: frozenset[str] = frozenset(), start: date | None = None) -> PreparedChunk:
     """:func:`prepare_chunk` of a JSONL block from :func:`readers.iter_jsonl_blocks`: the lines
     are split here, in the worker, rather than in the loading process."""
-    return prepare_chunk("jsonl", None, lines_of_block(first_line, data), now, dialect, frozen_days, start)
+    started = time.process_time()
+    records = lines_of_block(first_line, data)
+    split = time.process_time() - started
+    chunk = prepare_chunk("jsonl", None, records, now, dialect, frozen_days, start)
+    chunk.cpu_seconds += split
+    return chunk

@@ -87,6 +87,11 @@ class IngestResult:
     reasons: Counter[str] = field(default_factory=Counter)
     events_by_day: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # CPU seconds per stage, in whichever process ran it: "hashing" the files, "reading" them
+    # into records (decompressing, splitting lines, CSV), "parsing and validation" (JSON
+    # decoding and the rules, in the parser workers when there are any), "loading" (this
+    # process's side of the writes). The database server's own CPU is not in here.
+    stage_cpu: Counter[str] = field(default_factory=Counter)
     first_batch: int | None = None
     last_batch: int | None = None
 
@@ -344,6 +349,7 @@ def _ingest_file(warehouse: Warehouse, path: Path, landing_dir: Path, preparer: 
                  log: Callable[[str], None], frozen: frozenset[str], start: date,
                  check_lock: Callable[[], None]) -> FileResult | None:
     name = path.name
+    stage_started = time.process_time()
     try:
         sha = sha256_of(path)
     except FileNotFoundError:
@@ -386,9 +392,12 @@ def _ingest_file(warehouse: Warehouse, path: Path, landing_dir: Path, preparer: 
                 records = (r for r in records if r[0] > resume_after)
             tasks = ((prepare_chunk, (kind, header, chunk, clock(), warehouse.dialect, frozen, start))
                      for chunk in _chunks(records, chunk_lines))
-        for chunk in preparer.map(tasks):
+        for chunk in preparer.map(_timed(tasks, result.stage_cpu, "reading")):
+            result.stage_cpu["parsing and validation"] += chunk.cpu_seconds
             check_lock()
+            stage_started = time.process_time()
             _commit_chunk(warehouse, chunk, file_id, name, file_result, result, raw_lines)
+            result.stage_cpu["loading"] += time.process_time() - stage_started
             last_line = chunk.last_line
             log(f"{name}: lines {chunk.first_line}-{chunk.last_line}: {file_result.loaded} loaded, "
                 f"{file_result.duplicates} duplicates, {file_result.rejected} rejected so far")
@@ -413,6 +422,19 @@ def _ingest_file(warehouse: Warehouse, path: Path, landing_dir: Path, preparer: 
     if file_result.problem:
         log(f"{name}: UNUSABLE: {file_result.problem}")
     return file_result
+
+
+def _timed(items: Iterator[Any], stage_cpu: Counter[str], stage: str) -> Iterator[Any]:
+    """``items``, adding the CPU time spent producing each one to ``stage_cpu[stage]``."""
+    while True:
+        started = time.process_time()
+        try:
+            item = next(items)
+        except StopIteration:
+            stage_cpu[stage] += time.process_time() - started
+            return
+        stage_cpu[stage] += time.process_time() - started
+        yield item
 
 
 def _file_problem(header: list[str] | None, totals: Any, reasons: Counter[str]) -> str | None:
