@@ -10,13 +10,23 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from analytics_pipeline.ingestion.readers import CSV_ERROR, lines_of_block
+from analytics_pipeline.ingestion.readers import (
+    CSV_ERROR,
+    FileFormatError,
+    file_kind,
+    iter_csv,
+    iter_jsonl,
+    iter_jsonl_blocks,
+    lines_of_block,
+)
 from analytics_pipeline.ingestion.validate import (
     EventRow,
     fast_event_row,
@@ -51,6 +61,7 @@ class PreparedChunk:
     days: set[str] = field(default_factory=set)  # UTC days of the rows (partitions to ensure)
     day_counts: dict[str, int] = field(default_factory=dict)  # rows per UTC day
     cpu_seconds: float = 0.0  # CPU spent preparing it (parsing and validation), where it ran
+    read_seconds: float = 0.0  # CPU spent reading it from the file (decompressing, splitting, CSV)
 
 
 def _copy_field(value: str | None) -> str:
@@ -121,7 +132,7 @@ def prepare_chunk(
     A later line repeating an ``event_id`` of the chunk is dropped here (first one wins; it
     counts as a duplicate when loaded). For PostgreSQL the accepted rows become ``copy_data``
     (COPY text of the :data:`EVENT_COLUMNS`, in line order) and ``key_data``."""
-    started = time.process_time()
+    started = time.thread_time()
     chunk = PreparedChunk(first_line=records[0][0], last_line=records[-1][0], lines=len(records))
     rows = chunk.rows
     rejections = chunk.rejections
@@ -217,7 +228,7 @@ def prepare_chunk(
         key_lines.append("")
         chunk.copy_data = "\n".join(copy_lines).encode("utf-8")
         chunk.key_data = "\n".join(key_lines).encode("utf-8")
-    chunk.cpu_seconds = time.process_time() - started
+    chunk.cpu_seconds = time.thread_time() - started
     return chunk
 
 
@@ -225,9 +236,93 @@ def prepare_block(first_line: int, data: bytes, now: datetime, dialect: str,
                   frozen_days: frozenset[str] = frozenset(), start: date | None = None) -> PreparedChunk:
     """:func:`prepare_chunk` of a JSONL block from :func:`readers.iter_jsonl_blocks`: the lines
     are split here, in the worker, rather than in the loading process."""
-    started = time.process_time()
+    started = time.thread_time()
     records = lines_of_block(first_line, data)
-    split = time.process_time() - started
+    split = time.thread_time() - started
     chunk = prepare_chunk("jsonl", None, records, now, dialect, frozen_days, start)
     chunk.cpu_seconds += split
     return chunk
+
+
+# -- one whole file: what a parser process (or the loader, inline) runs --------------------------
+# A file's stream of events: ("header", CSV header) once for CSV files, ("chunk", PreparedChunk)
+# per chunk in line order, then ("end", None) or ("unreadable", why) when the rest of the file
+# cannot be read; a parser process that fails sends ("failed", its traceback).
+FileEvent = tuple[str, Any]
+
+
+def _chunks(records: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    """Lists of ``size`` records. When reading fails part-way, the records read so far are
+    yielded before the error propagates, so a corrupt tail costs only the unreadable lines."""
+    while True:
+        chunk: list[tuple[int, Any]] = []
+        try:
+            for record in records:
+                chunk.append(record)
+                if len(chunk) >= size:
+                    break
+        except FileFormatError:
+            if chunk:
+                yield chunk
+            raise
+        if not chunk:
+            return
+        yield chunk
+
+
+def _timed(items: Iterator[Any], cpu: list[float]) -> Iterator[Any]:
+    """``items``, adding this thread's CPU time spent producing each one to ``cpu[0]``."""
+    while True:
+        started = time.thread_time()
+        try:
+            item = next(items)
+        except StopIteration:
+            cpu[0] += time.thread_time() - started
+            return
+        cpu[0] += time.thread_time() - started
+        yield item
+
+
+def prepare_file(path: str, resume_after: int, chunk_lines: int, now: datetime, dialect: str,
+                 frozen_days: Any = frozenset(), start: date | None = None) -> Iterator[FileEvent]:
+    """Read one landing file after line ``resume_after`` and prepare it chunk by chunk (see
+    :data:`FileEvent`). Memory stays at a few chunks whatever the file size."""
+    file = Path(path)
+    kind = file_kind(file) or "jsonl"
+    reading = [0.0]
+    try:
+        if kind == "jsonl" and not file.name.lower().endswith(".gz"):
+            # Plain JSONL: whole blocks of lines, split only by line ends here.
+            for first, data in _timed(iter_jsonl_blocks(file, chunk_lines, resume_after), reading):
+                chunk = prepare_block(first, data, now, dialect, frozen_days, start)
+                chunk.read_seconds, reading[0] = reading[0], 0.0
+                yield "chunk", chunk
+        else:
+            header: list[str] | None = None
+            if kind == "csv":
+                header, records = iter_csv(file)
+                yield "header", header
+            else:
+                records = iter_jsonl(file)
+            if resume_after:
+                records = (r for r in records if r[0] > resume_after)
+            for part in _timed(_chunks(records, chunk_lines), reading):
+                chunk = prepare_chunk(kind, header, part, now, dialect, frozen_days, start)
+                chunk.read_seconds, reading[0] = reading[0], 0.0
+                yield "chunk", chunk
+    except FileFormatError as exc:
+        yield "unreadable", str(exc)
+        return
+    yield "end", None
+
+
+def stream_file(queue: Any, *args: Any) -> None:
+    """A parser process: :func:`prepare_file` onto ``queue`` (a bounded multiprocessing queue,
+    so the process waits while the loader is behind)."""
+    try:
+        for event in prepare_file(*args):
+            queue.put(event)
+    except BaseException:  # the loader reports it as the run's error
+        import traceback
+
+        queue.put(("failed", traceback.format_exc()))

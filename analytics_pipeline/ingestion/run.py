@@ -2,8 +2,13 @@
 
 The ledger (``ingest_files``) knows each file by its content hash. Every chunk commits its rows,
 its rejections and the ledger's ``lines_committed`` together, so a crash anywhere leaves a state
-from which the next run loads the rest of the file exactly once. Parsing and validation run in
-worker processes beside the loader when there is enough data to pay for them.
+from which the next run loads the rest of the file exactly once.
+
+Three things overlap: files are read, parsed and validated in parser processes (when there is
+enough data to pay for them; else on the calling thread), one file ahead per process; the
+calling thread hands the prepared chunks to a commit thread, which writes them one after
+another in file and line order; and the database works on one chunk while the next is
+prepared. The CPU of each stage is counted in :attr:`IngestResult.stage_cpu`.
 """
 
 from __future__ import annotations
@@ -12,15 +17,18 @@ import fcntl
 import hashlib
 import multiprocessing
 import os
+import queue as queue_module
 import shutil
 import sys
 import time
 import types
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import partial
 from multiprocessing import forkserver
 from pathlib import Path
 from stat import S_ISREG
@@ -31,31 +39,30 @@ import sqlalchemy as sa
 from analytics_pipeline import settings
 from analytics_pipeline.ingestion.load import load_chunk
 from analytics_pipeline.ingestion.prepare import (
+    FileEvent,
     PreparedChunk,
     csv_header_problem,
-    prepare_block,
-    prepare_chunk,
+    prepare_file,
     raw_text,
+    stream_file,
 )
-from analytics_pipeline.ingestion.readers import (
-    FileFormatError,
-    file_kind,
-    iter_csv,
-    iter_jsonl,
-    iter_jsonl_blocks,
-)
+from analytics_pipeline.ingestion.readers import FileFormatError, file_kind, iter_csv, iter_jsonl
 from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline.websites import FrozenLocalDays, current_websites
 
 PROCESSED_DIR = "processed"
 # One chunk is one transaction. SQLite pays per transaction for rewriting the index pages it
 # touches (an index in random order, like occurred_at, is touched nearly everywhere), so large
-# chunks load much faster: 100,000 lines cost 30% less CPU than 25,000 at 1M events. Memory
-# stays bounded by a few chunks in flight, whatever the file size.
-DEFAULT_CHUNK_LINES = 100_000
-# Below this many bytes pending (about one chunk of JSONL), a worker process costs more than it
-# saves: parsing only overlaps loading from the second chunk of a file on.
-PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+# chunks load much faster: 100,000 lines cost 30% less CPU than 25,000 at 1M events.
+# PostgreSQL's cost per transaction is small, and smaller chunks let the server start sooner
+# and overlap more with the preparing of the next one. Memory stays bounded by a few chunks in
+# flight, whatever the file size.
+DEFAULT_CHUNK_LINES = {"sqlite": 100_000, "postgresql": 25_000}
+# Below this much data pending, a parser process costs more than it saves: everything runs in
+# the loading process (still overlapping the database's work with a commit thread). A gzip
+# file counts GZIP_SIZE_FACTOR times its size (about what it holds, uncompressed).
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+GZIP_SIZE_FACTOR = 8
 # A file is unusable when more than this share of its non-blank lines is rejected: it finishes
 # like any file (never retried), and the raw_events check fails naming it.
 UNUSABLE_REJECTED_SHARE = 0.5
@@ -154,30 +161,10 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _chunks(records: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
-    """Lists of ``size`` records. When reading fails part-way, the records read so far are
-    yielded before the error propagates, so a corrupt tail costs only the unreadable lines."""
-    iterator = iter(records)
-    while True:
-        chunk: list[tuple[int, Any]] = []
-        try:
-            for record in iterator:
-                chunk.append(record)
-                if len(chunk) >= size:
-                    break
-        except FileFormatError:
-            if chunk:
-                yield chunk
-            raise
-        if not chunk:
-            return
-        yield chunk
-
-
 @contextmanager
 def _main_module_hidden() -> Iterator[None]:
-    """While worker processes start, show them no ``__main__`` to re-import: under Dagster or
-    the CLI that is an entry-point script whose imports take seconds, and the workers only run
+    """While a parser process starts, show it no ``__main__`` to re-import: under Dagster or
+    the CLI that is an entry-point script whose imports take seconds, and the parsers only run
     functions of :mod:`analytics_pipeline.ingestion.prepare`."""
     main = sys.modules.get("__main__")
     sys.modules["__main__"] = types.ModuleType("__main__")
@@ -188,47 +175,123 @@ def _main_module_hidden() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
-class _Preparer:
-    """Runs the prepare tasks (:func:`prepare_block`, :func:`prepare_chunk`) inline or in a
-    process pool, keeping results in order and at most two chunks per worker in flight (memory
-    stays flat whatever the file size)."""
+class ParserProcessFailed(Exception):
+    """A parser process died or raised: the run stops; what was committed stays."""
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._pool: Any = None
-        if workers > 0:
+
+class _FileSource:
+    """The :data:`prepare.FileEvent` stream of one file: from a parser process (started at
+    once, so it reads and prepares while earlier files still load), or inline from this thread
+    when ``process`` is false."""
+
+    def __init__(self, path: Path, args: tuple, process: bool) -> None:
+        self.path = path
+        self._process: Any = None
+        self._queue: Any = None
+        if process:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["analytics_pipeline.ingestion.prepare"])
-            forkserver.ensure_running()
+            # Two chunks ahead at most: memory stays flat whatever the file size.
+            self._queue = context.Queue(maxsize=2)
             with _main_module_hidden():
-                self._pool = context.Pool(workers)
+                forkserver.ensure_running()
+                self._process = context.Process(target=stream_file, args=(self._queue, str(path), *args),
+                                                name=f"ingest-parser {path.name}", daemon=True)
+                self._process.start()
+            self._events: Iterator[FileEvent] = self._from_process()
+        else:
+            self._events = prepare_file(str(path), *args)
 
-    def map(self, tasks: Iterator[tuple[Callable[..., PreparedChunk], tuple]]) -> Iterator[PreparedChunk]:
-        if self._pool is None:
-            for function, args in tasks:
-                yield function(*args)
-            return
-        window: deque = deque()
-        try:
-            for function, args in tasks:
-                window.append(self._pool.apply_async(function, args))
-                if len(window) >= self.workers * 2:
-                    yield window.popleft().get()
-        except GeneratorExit:
-            raise
-        except Exception:
-            # Reading the file failed part-way: the chunks already read are committed before
-            # the error is reported, so no line is lost between the two.
-            while window:
-                yield window.popleft().get()
-            raise
-        while window:
-            yield window.popleft().get()
+    def __iter__(self) -> Iterator[FileEvent]:
+        return self._events
+
+    def _from_process(self) -> Iterator[FileEvent]:
+        while True:
+            try:
+                event = self._queue.get(timeout=1.0)
+            except queue_module.Empty:
+                if not self._process.is_alive():
+                    # It may have put its last event just before ending.
+                    try:
+                        event = self._queue.get(timeout=1.0)
+                    except queue_module.Empty:
+                        raise ParserProcessFailed(
+                            f"{self.path.name}: the parser process ended without finishing the file "
+                            f"(exit code {self._process.exitcode})") from None
+                else:
+                    continue
+            if event[0] == "failed":
+                raise ParserProcessFailed(f"{self.path.name}: the parser process failed:\n{event[1]}")
+            yield event
+            if event[0] in ("end", "unreadable"):
+                return
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join()
+            self._queue.close()
+            self._process = None
+
+
+class _Committer:
+    """Runs the writes (chunk commits, then finishing each file) one after another on a
+    background thread while the calling thread reads and prepares what comes next, so the
+    database's work (the server's, or SQLite's with the GIL released) overlaps Python's. At
+    most one write is in flight: the next is handed over only after the previous one succeeded
+    and its ``done`` callback ran on the calling thread, so everything commits in file and line
+    order and nothing commits after a failure."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
+        self._pending: tuple[Future[Any], Callable[[Any], None]] | None = None
+
+    def submit(self, write: Callable[[], Any], done: Callable[[Any], None]) -> None:
+        self.wait()
+        self._pending = (self._executor.submit(write), done)
+
+    def wait(self, quietly: bool = False) -> None:
+        """Wait for the write in flight and run its callback; raise its error (``quietly``:
+        while another error is already on its way, only wait)."""
+        if self._pending is None:
+            return
+        future, done = self._pending
+        self._pending = None
+        try:
+            value = future.result()
+        except BaseException:
+            if quietly:
+                return
+            raise
+        done(value)
+
+    def close(self) -> None:
+        try:
+            self.wait(quietly=True)
+        finally:
+            self._executor.shutdown(wait=True)
+
+
+@dataclass
+class _OpenFile:
+    """A file being ingested: its ledger row and what its stream has told so far."""
+
+    path: Path
+    sha: str
+    file_id: int
+    result: FileResult
+    source: _FileSource
+    header: list[str] | None = None
+    last_line: int = 0  # the last line of the last chunk handed to the committer
+
+
+def _parser_processes(workers: int | None, files: list[Path]) -> int:
+    """How many files are read and prepared in parser processes at once (0: inline)."""
+    if workers is not None:
+        return workers
+    pending_bytes = sum(_size(p) * (GZIP_SIZE_FACTOR if p.name.lower().endswith(".gz") else 1) for p in files)
+    return max(1, (os.cpu_count() or 1) - 1) if pending_bytes >= PARALLEL_MIN_BYTES else 0
 
 
 def ingest_landing(
@@ -236,47 +299,188 @@ def ingest_landing(
     landing_dir: Path,
     *,
     now: Callable[[], datetime] | None = None,
-    chunk_lines: int = DEFAULT_CHUNK_LINES,
+    chunk_lines: int | None = None,
     workers: int | None = None,
     log: Callable[[str], None] = lambda _msg: None,
     start_date: date | None = None,
 ) -> IngestResult:
     """Ingest all pending files; see the module docstring for the guarantees.
 
-    ``workers``: parser processes (default: one per core beyond the first when enough bytes are
-    pending, else none). ``now``: the clock for the 5-minutes-in-the-future rule.
-    ``start_date``: events before it are rejected (default ``ANALYTICS_START_DATE``).
-    One ingester at a time per warehouse (PostgreSQL: an advisory lock; SQLite: a lock file
-    beside the database); a second one waits, then finds the files already done.
+    ``workers``: files read and prepared at once in parser processes (default: one per core
+    beyond the first when enough data is pending, else none: inline). ``now``: the clock for
+    the 5-minutes-in-the-future rule. ``chunk_lines``: lines per transaction (default per
+    backend, :data:`DEFAULT_CHUNK_LINES`). ``start_date``: events before it are rejected
+    (default ``ANALYTICS_START_DATE``). One ingester at a time per warehouse (PostgreSQL: an
+    advisory lock; SQLite: a lock file beside the database); a second one waits, then finds the
+    files already done.
     """
     clock = now or (lambda: datetime.now(timezone.utc))
     start = start_date or settings.start_date()
+    lines = chunk_lines or DEFAULT_CHUNK_LINES[warehouse.dialect]
     result = IngestResult()
     started = time.perf_counter()
-    preparer: _Preparer | None = None
+    committer = _Committer()
+    opened: deque[_OpenFile | FileResult | Path] = deque()
     try:
         with _one_ingester_at_a_time(warehouse, log) as check_lock:
             # Listed under the lock: a concurrent ingester has moved what it did meanwhile.
             files = pending_files(landing_dir)
-            if workers is None:
-                pending_bytes = sum(_size(p) for p in files)
-                workers = max(1, (os.cpu_count() or 1) - 1) if pending_bytes >= PARALLEL_MIN_BYTES else 0
-            preparer = _Preparer(workers)
+            parsers = _parser_processes(workers, files)
             frozen = frozenset(str(Warehouse.to_date(r["day"])) for r in warehouse.query("select_retention_dropped_days"))
             websites = current_websites()
             if frozen and not websites.all_utc:
                 frozen = FrozenLocalDays.of(websites, frozen)
-            for path in files:
-                file_result = _ingest_file(warehouse, path, landing_dir, preparer, clock, chunk_lines,
-                                           result, log, frozen, start, check_lock)
-                if file_result is not None:
-                    result.files.append(file_result)
+            ingest = _Ingest(warehouse, landing_dir, committer, clock, lines, result, log, frozen, start,
+                             check_lock, parsers)
+            todo = deque(files)
+            shas: set[str] = set()
+            while todo or opened:
+                # Open files ahead (hash, ledger row, parser started) while earlier ones load.
+                while todo and len(opened) < max(1, parsers):
+                    opened.append(ingest.open(todo.popleft(), shas))
+                head = opened.popleft()
+                if isinstance(head, Path):  # same content as a file of this run: after it
+                    committer.wait()
+                    head = ingest.open(head, shas, again=True)
+                if isinstance(head, _OpenFile):
+                    ingest.load(head)
+                elif head is not None:
+                    result.files.append(head)
+            committer.wait()
     finally:
-        if preparer is not None:
-            preparer.close()
+        for item in opened:
+            if isinstance(item, _OpenFile):
+                item.source.close()
+        committer.close()
     result.events_by_day = dict(sorted(result.events_by_day.items()))
     result.seconds = time.perf_counter() - started
     return result
+
+
+class _Ingest:
+    """One run's files: :meth:`open` on this thread (hash, ledger row, parser started),
+    :meth:`load` hands the chunks and the finishing of each file to the committer."""
+
+    def __init__(self, warehouse: Warehouse, landing_dir: Path, committer: _Committer,
+                 clock: Callable[[], datetime], chunk_lines: int, result: IngestResult,
+                 log: Callable[[str], None], frozen: Any, start: date, check_lock: Callable[[], None],
+                 parsers: int) -> None:
+        self.warehouse = warehouse
+        self.landing_dir = landing_dir
+        self.committer = committer
+        self.clock = clock
+        self.chunk_lines = chunk_lines
+        self.result = result
+        self.log = log
+        self.frozen = frozen
+        self.start = start
+        self.check_lock = check_lock
+        self.parsers = parsers
+
+    def open(self, path: Path, shas: set[str], again: bool = False) -> _OpenFile | FileResult | Path | None:
+        """The file ready to load; a :class:`FileResult` when its content was ingested before;
+        ``path`` itself when a file of this run has the same content (it is opened again once
+        that one is done); ``None`` when it is gone."""
+        warehouse, name = self.warehouse, path.name
+        started = time.thread_time()
+        try:
+            sha = sha256_of(path)
+        except FileNotFoundError:
+            self.log(f"{name}: gone before it was read (moved by someone else); skipped")
+            return None
+        finally:
+            self.result.stage_cpu["hashing"] += time.thread_time() - started
+        if sha in shas and not again:
+            return path
+        shas.add(sha)
+        with warehouse.begin() as conn:
+            row = conn.execute(warehouse.sql("select_ingest_file"), {"sha256": sha}).mappings().first()
+            if row is None:
+                file_id = conn.execute(
+                    warehouse.sql("insert_ingest_file"),
+                    {"sha256": sha, "path": name, "size_bytes": path.stat().st_size,
+                     "started_at": warehouse.ts(self.clock())},
+                ).scalar_one()
+                resume_after, status = 0, "ingested"
+            elif row["status"] == "done":
+                moved = _move_processed(path, self.landing_dir, sha, self.log)
+                self.log(f"{name}: already ingested as {row['path']} (same content), moved to {moved}")
+                return FileResult(name, "already ingested", moved_to=str(moved))
+            else:
+                # Opened by a run that stopped before (or, opened ahead, before loading it).
+                file_id, resume_after = row["file_id"], row["lines_committed"]
+                status = "resumed" if resume_after else "ingested"
+                if resume_after:
+                    self.log(f"{name}: resuming after line {resume_after} (a previous run stopped mid-file)")
+        source = _FileSource(path, (resume_after, self.chunk_lines, self.clock(), warehouse.dialect,
+                                    self.frozen, self.start), process=self.parsers > 0)
+        return _OpenFile(path, sha, file_id, FileResult(name, status), source, last_line=resume_after)
+
+    def load(self, file: _OpenFile) -> None:
+        """Hand every chunk of ``file``, then its finishing, to the committer (in order)."""
+        stage_cpu = self.result.stage_cpu
+        raw_lines = _raw_lines_reader(file.path, file_kind(file.path) or "jsonl")
+        try:
+            for tag, value in file.source:
+                if tag == "header":
+                    file.header = value
+                elif tag == "chunk":
+                    stage_cpu["reading"] += value.read_seconds
+                    stage_cpu["parsing and validation"] += value.cpu_seconds
+                    self.committer.submit(partial(self._commit, file, value, raw_lines),
+                                          partial(self._committed, file, value))
+                    file.last_line = value.last_line
+                elif tag == "unreadable":
+                    # The unreadable rest of a file is one rejection, so the loss is visible and counted.
+                    line = file.last_line + 1
+                    failed = PreparedChunk(first_line=line, last_line=line, lines=1,
+                                           rejections=[(line, "", f"file unreadable from here on: {value}")])
+                    self.committer.submit(partial(self._commit, file, failed, None), lambda _: None)
+        except BaseException:
+            self.committer.wait(quietly=True)  # the write in flight ends before anything else
+            raise
+        finally:
+            file.source.close()
+        self.committer.submit(partial(self._finish, file), partial(self._finished, file))
+
+    # -- on the committer's thread -------------------------------------------------------------
+    def _commit(self, file: _OpenFile, chunk: PreparedChunk, raw_lines: Any) -> None:
+        self.check_lock()
+        started = time.thread_time()
+        _commit_chunk(self.warehouse, chunk, file.file_id, file.path.name, file.result, self.result, raw_lines)
+        self.result.stage_cpu["loading"] += time.thread_time() - started
+
+    def _finish(self, file: _OpenFile) -> tuple[str, list[str]]:
+        warehouse, file_result = self.warehouse, file.result
+        with warehouse.begin() as conn:
+            totals = conn.execute(warehouse.sql("select_ingest_file_totals"),
+                                  {"file_id": file.file_id}).mappings().one()
+            file_result.problem = _file_problem(file.header, totals, file_result.reasons)
+            if file_result.problem:
+                conn.execute(warehouse.sql("record_ingest_file_problem"),
+                             {"file_id": file.file_id, "problem": file_result.problem})
+            conn.execute(warehouse.sql("finish_ingest_file"),
+                         {"file_id": file.file_id, "finished_at": warehouse.ts(self.clock())})
+        messages: list[str] = []
+        moved = _move_processed(file.path, self.landing_dir, file.sha, messages.append)
+        return str(moved), messages
+
+    # -- back on the calling thread ------------------------------------------------------------
+    def _committed(self, file: _OpenFile, chunk: PreparedChunk, _: None) -> None:
+        r = file.result
+        self.log(f"{r.name}: lines {chunk.first_line}-{chunk.last_line}: {r.loaded} loaded, "
+                 f"{r.duplicates} duplicates, {r.rejected} rejected so far")
+
+    def _finished(self, file: _OpenFile, outcome: tuple[str, list[str]]) -> None:
+        r = file.result
+        r.moved_to, messages = outcome
+        for message in messages:
+            self.log(message)
+        self.log(f"{r.name}: done: {r.lines} lines, {r.loaded} loaded, {r.duplicates} duplicates, "
+                 f"{r.rejected} rejected")
+        if r.problem:
+            self.log(f"{r.name}: UNUSABLE: {r.problem}")
+        self.result.files.append(r)
 
 
 def _size(path: Path) -> int:
@@ -342,99 +546,6 @@ def _sqlite_ingest_lock(warehouse: Warehouse, log: Callable[[str], None]) -> Ite
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _ingest_file(warehouse: Warehouse, path: Path, landing_dir: Path, preparer: _Preparer,
-                 clock: Callable[[], datetime], chunk_lines: int, result: IngestResult,
-                 log: Callable[[str], None], frozen: frozenset[str], start: date,
-                 check_lock: Callable[[], None]) -> FileResult | None:
-    name = path.name
-    stage_started = time.process_time()
-    try:
-        sha = sha256_of(path)
-    except FileNotFoundError:
-        log(f"{name}: gone before it was read (moved by someone else); skipped")
-        return None
-    with warehouse.begin() as conn:
-        row = conn.execute(warehouse.sql("select_ingest_file"), {"sha256": sha}).mappings().first()
-        if row is None:
-            file_id = conn.execute(
-                warehouse.sql("insert_ingest_file"),
-                {"sha256": sha, "path": name, "size_bytes": path.stat().st_size,
-                 "started_at": warehouse.ts(clock())},
-            ).scalar_one()
-            resume_after, status = 0, "ingested"
-        elif row["status"] == "done":
-            moved = _move_processed(path, landing_dir, sha, log)
-            log(f"{name}: already ingested as {row['path']} (same content), moved to {moved}")
-            return FileResult(name, "already ingested", moved_to=str(moved))
-        else:
-            file_id, resume_after, status = row["file_id"], row["lines_committed"], "resumed"
-            log(f"{name}: resuming after line {resume_after} (a previous run stopped mid-file)")
-
-    file_result = FileResult(name, status)
-    kind = file_kind(path)
-    header: list[str] | None = None
-    last_line = resume_after
-    raw_lines = _raw_lines_reader(path, kind or "jsonl")
-    try:
-        tasks: Iterator[tuple[Callable[..., PreparedChunk], tuple]]
-        if kind == "jsonl" and not path.name.lower().endswith(".gz"):
-            # Plain JSONL: ship whole blocks of lines; the worker splits them.
-            tasks = ((prepare_block, (first, data, clock(), warehouse.dialect, frozen, start))
-                     for first, data in iter_jsonl_blocks(path, chunk_lines, resume_after))
-        else:
-            if kind == "csv":
-                header, records = iter_csv(path)
-            else:
-                records = iter_jsonl(path)
-            if resume_after:
-                records = (r for r in records if r[0] > resume_after)
-            tasks = ((prepare_chunk, (kind, header, chunk, clock(), warehouse.dialect, frozen, start))
-                     for chunk in _chunks(records, chunk_lines))
-        for chunk in preparer.map(_timed(tasks, result.stage_cpu, "reading")):
-            result.stage_cpu["parsing and validation"] += chunk.cpu_seconds
-            check_lock()
-            stage_started = time.process_time()
-            _commit_chunk(warehouse, chunk, file_id, name, file_result, result, raw_lines)
-            result.stage_cpu["loading"] += time.process_time() - stage_started
-            last_line = chunk.last_line
-            log(f"{name}: lines {chunk.first_line}-{chunk.last_line}: {file_result.loaded} loaded, "
-                f"{file_result.duplicates} duplicates, {file_result.rejected} rejected so far")
-    except FileFormatError as exc:
-        # The unreadable rest of a file is one rejection, so the loss is visible and counted.
-        line = last_line + 1
-        failed = PreparedChunk(first_line=line, last_line=line, lines=1,
-                               rejections=[(line, "", f"file unreadable from here on: {exc}")])
-        check_lock()
-        _commit_chunk(warehouse, failed, file_id, name, file_result, result)
-
-    with warehouse.begin() as conn:
-        totals = conn.execute(warehouse.sql("select_ingest_file_totals"), {"file_id": file_id}).mappings().one()
-        file_result.problem = _file_problem(header if kind == "csv" else None, totals, file_result.reasons)
-        if file_result.problem:
-            conn.execute(warehouse.sql("record_ingest_file_problem"),
-                         {"file_id": file_id, "problem": file_result.problem})
-        conn.execute(warehouse.sql("finish_ingest_file"), {"file_id": file_id, "finished_at": warehouse.ts(clock())})
-    file_result.moved_to = str(_move_processed(path, landing_dir, sha, log))
-    log(f"{name}: done: {file_result.lines} lines, {file_result.loaded} loaded, "
-        f"{file_result.duplicates} duplicates, {file_result.rejected} rejected")
-    if file_result.problem:
-        log(f"{name}: UNUSABLE: {file_result.problem}")
-    return file_result
-
-
-def _timed(items: Iterator[Any], stage_cpu: Counter[str], stage: str) -> Iterator[Any]:
-    """``items``, adding the CPU time spent producing each one to ``stage_cpu[stage]``."""
-    while True:
-        started = time.process_time()
-        try:
-            item = next(items)
-        except StopIteration:
-            stage_cpu[stage] += time.process_time() - started
-            return
-        stage_cpu[stage] += time.process_time() - started
-        yield item
 
 
 def _file_problem(header: list[str] | None, totals: Any, reasons: Counter[str]) -> str | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -172,3 +173,33 @@ def test_csv_records_decided_as_validate_event_decides(tmp_path: Path, data: byt
     chunks = {dialect: prepare_chunk("csv", header, records, NOW, dialect, FROZEN, START)
               for dialect in ("sqlite", "postgresql")}
     assert_same_as_reference("csv", header, records, chunks)
+
+
+_BASE = (b'"event_id":"e1","website_id":"w","session_id":"s","visitor_id":"v",'
+         b'"occurred_at":"2024-03-01T10:00:00.5Z"')
+
+
+@pytest.mark.parametrize("line", [
+    b'{' + _BASE + b',"event_type":"pageview","url_path":"/","junk":"\xff\xfe"}',  # bad UTF-8 where msgspec skips
+    b'{' + _BASE + b',"event_type":"pageview","url_path":"/","event\\u005fid":"other"}',  # escaped key name
+    b'{' + _BASE + b',"event_type":"pageview","url_path":"/","deep":' + b"[" * 990 + b"]" * 990 + b"}",
+    b'{' + _BASE + b',"event_type":"pageview","url_path":"/","deep":' + b"[" * 1010 + b"]" * 1010 + b"}",
+    b'{' + _BASE + b',"event_type":"pageview","url_path":"/","deep":' + b"[" * 1030 + b"]" * 1030 + b"}",
+    b'{' + _BASE + b',"event_type":"custom","event_name":"x","properties":{"n":123456789012345678901234567890}}',
+    b'{' + _BASE + b',"event_type":"custom","event_name":"x","properties":{"n":18446744073709551615}}',
+    b'{' + _BASE + b',"event_type":"custom","event_name":"x","properties":{"ip":"203.0.113.9","a":1,"a":2}}',
+    b'{' + _BASE + b',"event_type":"pageview","url_path":"/caf\xc3\xa9","event_name":""}',  # ignored name
+    b'{' + _BASE + b',"event_type":"custom","event_name":"' + b"n" * 129 + b'"}',
+    b'{' + _BASE + b',"event_type":"pageview","url_path":"/' + b"p" * 2048 + b'"}',
+    b'{' + _BASE + b',"event_type":"pageview","url_path":"/","event_id":"dup-key-last-wins"}',
+    b'{' + _BASE.replace(b"10:00:00.5Z", b"10:00:60Z") + b',"event_type":"pageview","url_path":"/"}',
+    b'{' + _BASE.replace(b"2024-03-01", b"2024-02-30") + b',"event_type":"pageview","url_path":"/"}',
+    b'{' + _BASE.replace(b".5Z", b".1234567Z") + b',"event_type":"pageview","url_path":"/"}',
+], ids=lambda line: str(len(line)))
+def test_lines_where_the_two_parsers_could_disagree(line: bytes) -> None:
+    """Lines where msgspec (the fast path's decoder) and orjson (the rules' parser) differ on
+    their own, or sit at a limit: the fast path must decide them as validate_event does."""
+    records = [(1, line + b"\n")]
+    chunks = {dialect: prepare_chunk("jsonl", None, records, NOW, dialect, FROZEN, START)
+              for dialect in ("sqlite", "postgresql")}
+    assert_same_as_reference("jsonl", None, records, chunks)
