@@ -101,13 +101,10 @@ def _csv_object(header: list[str], cells: list[str]) -> dict[str, Any] | str:
     if len(cells) != len(header):
         return f"CSV record has {len(cells)} fields, the header has {len(header)}"
     try:
-        for cell in cells:
-            cell.encode("utf-8")
+        "".join(cells).encode("utf-8")  # undecodable bytes were kept as surrogates
     except UnicodeEncodeError:
         return "line is not valid UTF-8"
-    obj: dict[str, Any] = {}
-    for name, cell in zip(header, cells):
-        obj[name] = cell if cell != "" else None
+    obj: dict[str, Any] = {name: cell or None for name, cell in zip(header, cells)}
     properties = obj.get("properties")
     if properties is not None:
         try:
@@ -152,6 +149,10 @@ def prepare_chunk(
     fast_line = fast_line_row
     null = "\\N" if postgres else None
     jsonl = kind == "jsonl"
+    # Days retention dropped: UTC days, or with websites in other zones local days
+    # (websites.FrozenLocalDays).
+    frozen_utc = frozen_days if isinstance(frozen_days, frozenset) else None
+    frozen_local = frozen_days if frozen_utc is None and frozen_days else None
     for line_number, payload in records:
         if jsonl:
             if line_number == 1 and payload.startswith(_BOM):
@@ -185,8 +186,11 @@ def prepare_chunk(
                 raw = "" if payload[:1] == [CSV_ERROR] else _csv_raw(payload)
                 rejections.append((line_number, redact_raw(raw), obj))
                 continue
-            plain = False
-            unusual = any("\x00" in cell for cell in payload)
+            # Cells without a backslash, tab or line end need no COPY escaping (and JSON in them
+            # holds no escape, so neither does properties re-encoded): join them as they are.
+            text = "".join(payload)
+            plain = postgres and not ("\\" in text or "\t" in text or "\n" in text or "\r" in text)
+            unusual = "\x00" in text
             result = None
         if result is None and limit is not None and not unusual:
             result = fast_event_row(obj, limit, "\\N", floor) if plain else fast_event_row(obj, limit, None, floor)
@@ -198,9 +202,12 @@ def prepare_chunk(
                 continue
         timestamp = result[8]
         day = timestamp[:10]
-        # With websites in other zones, dropped days are local days (websites.FrozenLocalDays).
-        frozen = (day if day in frozen_days else None) if isinstance(frozen_days, frozenset) else (
-            frozen_days.local_day(result[1], day, timestamp) if frozen_days else None)
+        if frozen_utc:
+            frozen = day if day in frozen_utc else None
+        elif frozen_local is not None:
+            frozen = frozen_local.local_day(result[1], day, timestamp)
+        else:
+            frozen = None
         if frozen is not None:
             rejections.append((line_number, raw_text(kind, payload),
                                f"occurred_at falls on {frozen}, a day whose raw events retention has deleted "

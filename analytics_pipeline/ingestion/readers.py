@@ -143,7 +143,7 @@ def iter_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
                     yield start, [CSV_ERROR, str(exc)]
                     start = reader.line_num + 1
                     continue
-                if row and any(cell.strip() for cell in row):
+                if row and "".join(row).strip():
                     yield start, row
                 start = reader.line_num + 1
         except (EOFError, OSError, gzip.BadGzipFile) as exc:
