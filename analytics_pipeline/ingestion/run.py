@@ -334,9 +334,12 @@ def ingest_landing(
                              check_lock, parsers)
             todo = deque(files)
             shas: set[str] = set()
+            # Files open at once: with parser processes, one more than there are processes, so
+            # the next file's first chunks are ready when the loader gets to it.
+            window = parsers + 1 if parsers else 1
             while todo or opened:
                 # Open files ahead (hash, ledger row, parser started) while earlier ones load.
-                while todo and len(opened) < max(1, parsers):
+                while todo and len(opened) < window:
                     opened.append(ingest.open(todo.popleft(), shas))
                 head = opened.popleft()
                 if isinstance(head, Path):  # same content as a file of this run: after it
