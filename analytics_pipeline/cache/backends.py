@@ -57,6 +57,14 @@ class Cache(ABC):
         no listeners (the stream polls it)."""
 
 
+def db_channel(channel: str, db: int | str | None) -> str:
+    """The pub/sub channel for a cache on Redis database ``db``: Redis delivers a message to
+    every subscriber of the server whatever database it uses, so deployments sharing one server
+    on different databases (or test runs) must not hear each other. Database 0 keeps the plain
+    name."""
+    return channel if not db or str(db) == "0" else f"{channel}:db{db}"
+
+
 class RedisCache(Cache):
     kind = "redis"
 
@@ -74,7 +82,8 @@ class RedisCache(Cache):
         self._call(self.client.ping)
 
     def publish(self, channel: str, message: str) -> None:
-        self._call(self.client.publish, channel, message)
+        db = self.client.connection_pool.connection_kwargs.get("db", 0)
+        self._call(self.client.publish, db_channel(channel, db), message)
 
     def set_many(self, entries: dict[str, str], ttl_seconds: int) -> None:
         def write() -> None:

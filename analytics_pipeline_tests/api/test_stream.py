@@ -51,3 +51,32 @@ def test_stream_needs_a_key_and_valid_parameters(bare_client) -> None:
     assert bare_client.get("/api/v1/stream").status_code == 401
     response = bare_client.get("/api/v1/stream", params={"timeframe": "5y", "key": ALL_KEY})
     assert response.status_code == 400 and response.json()["error"]["field"] == "timeframe"
+
+
+def test_refresh_notices_stay_on_their_own_redis_database(redis_url: str) -> None:
+    """Redis delivers pub/sub messages server-wide: a deployment on another database of the
+    same server must not hear this one's refreshes (nor the other way round)."""
+    import redis
+
+    from analytics_pipeline.cache.backends import RedisCache, db_channel
+
+    cache_url = redis_url
+    here = RedisCache(cache_url)
+    db = here.client.connection_pool.connection_kwargs.get("db", 0)
+    other_db = 14 if db != 14 else 13
+    other = RedisCache(cache_url.rsplit("/", 1)[0] + f"/{other_db}")
+    listener = redis.Redis.from_url(cache_url, decode_responses=True).pubsub()
+    listener.subscribe(db_channel("analytics:refresh", db))
+    listener.get_message(timeout=2)  # the subscribe confirmation
+    other.publish("analytics:refresh", '{"job": "elsewhere"}')
+    here.publish("analytics:refresh", '{"job": "here"}')
+    heard = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not heard:
+        message = listener.get_message(ignore_subscribe_messages=True, timeout=0.5)
+        if message:
+            heard.append(json.loads(message["data"])["job"])
+    listener.close()
+    assert heard == ["here"]
+    assert db_channel("analytics:refresh", 0) == "analytics:refresh"
+    assert db_channel("analytics:refresh", 3) == "analytics:refresh:db3"

@@ -1,7 +1,7 @@
 """Server-Sent Events: the dashboard pushed each time the pipeline refreshes the cache.
 
 With Redis the stream subscribes to ``analytics:refresh`` (every warming job publishes there
-after writing its entries); with the embedded cache it polls the warming jobs' status entries
+after writing its entries; ``analytics:refresh:dbN`` for a cache on database N); with the embedded cache it polls the warming jobs' status entries
 every ``ANALYTICS_API_STREAM_POLL_SECONDS``. Each push is ``event: dashboard`` with the same
 JSON as ``GET /api/v1/dashboard`` plus ``refreshedBy``; a comment line every 15 s keeps proxies
 from closing an idle stream. ``EventSource`` cannot send headers: pass the key as ``?key=``.
@@ -25,6 +25,7 @@ from analytics_pipeline.api.routes.dashboard import build_dashboard
 from analytics_pipeline.api.security import ApiKey, require_api_key
 from analytics_pipeline.api.services import Services
 from analytics_pipeline.cache import entries as E
+from analytics_pipeline.cache.backends import db_channel
 from analytics_pipeline.cache.warm import REFRESH_CHANNEL, WARMING_JOBS
 
 router = APIRouter(tags=["dashboard"])
@@ -40,7 +41,7 @@ async def _redis_refreshes(url: str, request: Request) -> AsyncIterator[str | No
     client = aioredis.Redis.from_url(url, socket_connect_timeout=2)
     pubsub = client.pubsub()
     try:
-        await pubsub.subscribe(REFRESH_CHANNEL)
+        await pubsub.subscribe(db_channel(REFRESH_CHANNEL, client.connection_pool.connection_kwargs.get("db", 0)))
         while not await request.is_disconnected():
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE_SECONDS)
             if message is None:
