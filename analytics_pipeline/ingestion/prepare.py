@@ -258,15 +258,18 @@ def prepare_block(first_line: int, data: bytes, now: datetime, dialect: str,
 FileEvent = tuple[str, Any]
 
 
-def _chunks(records: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
-    """Lists of ``size`` records. When reading fails part-way, the records read so far are
-    yielded before the error propagates, so a corrupt tail costs only the unreadable lines."""
+def _chunks(records: Iterator[tuple[int, Any]], size: int, first_size: int | None = None) -> Iterator[list[tuple[int, Any]]]:
+    """Lists of ``size`` records (when ``first_size`` is given, the first one that long and each
+    next one twice the one before until ``size``). When reading fails
+    part-way, the records read so far are yielded before the error propagates, so a corrupt
+    tail costs only the unreadable lines."""
+    wanted = first_size or size
     while True:
         chunk: list[tuple[int, Any]] = []
         try:
             for record in records:
                 chunk.append(record)
-                if len(chunk) >= size:
+                if len(chunk) >= wanted:
                     break
         except FileFormatError:
             if chunk:
@@ -274,6 +277,7 @@ def _chunks(records: Iterator[tuple[int, Any]], size: int) -> Iterator[list[tupl
             raise
         if not chunk:
             return
+        wanted = min(size, wanted * 2)
         yield chunk
 
 
@@ -291,16 +295,18 @@ def _timed(items: Iterator[Any], cpu: list[float]) -> Iterator[Any]:
 
 
 def prepare_file(path: str, resume_after: int, chunk_lines: int, now: datetime, dialect: str,
-                 frozen_days: Any = frozenset(), start: date | None = None) -> Iterator[FileEvent]:
+                 frozen_days: Any = frozenset(), start: date | None = None,
+                 first_chunk_lines: int | None = None) -> Iterator[FileEvent]:
     """Read one landing file after line ``resume_after`` and prepare it chunk by chunk (see
-    :data:`FileEvent`). Memory stays at a few chunks whatever the file size."""
+    :data:`FileEvent`; when ``first_chunk_lines`` is given, the first chunk is that long and
+    each next one twice the one before, so the loader can start sooner). Memory stays at a few chunks whatever the file size."""
     file = Path(path)
     kind = file_kind(file) or "jsonl"
     reading = [0.0]
     try:
         if kind == "jsonl" and not file.name.lower().endswith(".gz"):
             # Plain JSONL: whole blocks of lines, split only by line ends here.
-            for first, data in _timed(iter_jsonl_blocks(file, chunk_lines, resume_after), reading):
+            for first, data in _timed(iter_jsonl_blocks(file, chunk_lines, resume_after, first_chunk_lines), reading):
                 chunk = prepare_block(first, data, now, dialect, frozen_days, start)
                 chunk.read_seconds, reading[0] = reading[0], 0.0
                 yield "chunk", chunk
@@ -313,7 +319,7 @@ def prepare_file(path: str, resume_after: int, chunk_lines: int, now: datetime, 
                 records = iter_jsonl(file)
             if resume_after:
                 records = (r for r in records if r[0] > resume_after)
-            for part in _timed(_chunks(records, chunk_lines), reading):
+            for part in _timed(_chunks(records, chunk_lines, first_chunk_lines), reading):
                 chunk = prepare_chunk(kind, header, part, now, dialect, frozen_days, start)
                 chunk.read_seconds, reading[0] = reading[0], 0.0
                 yield "chunk", chunk

@@ -59,12 +59,16 @@ _BLOCK_BYTES = 1 << 22
 _OPEN_BRACE = ord("{")
 
 
-def iter_jsonl_blocks(path: Path, chunk_lines: int, skip_through: int = 0) -> Iterator[tuple[int, bytes]]:
+def iter_jsonl_blocks(path: Path, chunk_lines: int, skip_through: int = 0,
+                      first_chunk_lines: int | None = None) -> Iterator[tuple[int, bytes]]:
     """The file as ``(first_line_number, data)`` blocks of whole lines, each holding the lines
-    that :func:`iter_jsonl` would yield as ``chunk_lines`` consecutive records (blank lines
-    between them included, lines up to ``skip_through`` left out). The lines are split later,
-    in a worker (:func:`lines_of_block`): this process only looks for line ends.
+    that :func:`iter_jsonl` would yield as ``chunk_lines`` consecutive records (when
+    ``first_chunk_lines`` is given, the first block that many, each next one twice the one
+    before until ``chunk_lines``; blank lines between them included, lines up to
+    ``skip_through`` left out). The lines are split later, in a worker
+    (:func:`lines_of_block`): this process only looks for line ends.
     Uncompressed files only: a ``.gz`` file goes through :func:`iter_jsonl`."""
+    size_of_block = first_chunk_lines or chunk_lines
     with open(path, "rb", buffering=0) as handle:
         buffer = b""
         start = 0  # offset in buffer where the current block starts
@@ -96,8 +100,9 @@ def iter_jsonl_blocks(path: Path, chunk_lines: int, skip_through: int = 0) -> It
                     if records == 0:
                         first, start = line_number, pos
                     records += 1
-                    if records == chunk_lines:
+                    if records == size_of_block:
                         yield first, buffer[start:end + 1]
+                        size_of_block = min(chunk_lines, size_of_block * 2)
                         records = 0
                         start = end + 1
                 elif records == 0:

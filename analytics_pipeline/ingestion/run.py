@@ -58,6 +58,8 @@ PROCESSED_DIR = "processed"
 # and overlap more with the preparing of the next one. Memory stays bounded by a few chunks in
 # flight, whatever the file size.
 DEFAULT_CHUNK_LINES = {"sqlite": 100_000, "postgresql": 25_000}
+# The first chunk of a run: the loader waits for it with nothing to do, so it is short.
+FIRST_CHUNK_LINES = 10_000
 # Below this much data pending, a parser process costs more than it saves: everything runs in
 # the loading process (still overlapping the database's work with a commit thread). A gzip
 # file counts GZIP_SIZE_FACTOR times its size (about what it holds, uncompressed).
@@ -379,6 +381,7 @@ class _Ingest:
         self.start = start
         self.check_lock = check_lock
         self.parsers = parsers
+        self.opened_any = False
 
     def open(self, path: Path, shas: set[str], again: bool = False) -> _OpenFile | FileResult | Path | None:
         """The file ready to load; a :class:`FileResult` when its content was ingested before;
@@ -415,8 +418,11 @@ class _Ingest:
                 status = "resumed" if resume_after else "ingested"
                 if resume_after:
                     self.log(f"{name}: resuming after line {resume_after} (a previous run stopped mid-file)")
+        # The run's first chunk is small: the database starts while the rest is prepared.
+        first_chunk = min(self.chunk_lines, FIRST_CHUNK_LINES) if not self.opened_any else None
+        self.opened_any = True
         source = _FileSource(path, (resume_after, self.chunk_lines, self.clock(), warehouse.dialect,
-                                    self.frozen, self.start), process=self.parsers > 0)
+                                    self.frozen, self.start, first_chunk), process=self.parsers > 0)
         return _OpenFile(path, sha, file_id, FileResult(name, status), source, last_line=resume_after)
 
     def load(self, file: _OpenFile) -> None:

@@ -46,3 +46,20 @@ def test_blocks_resume_after_a_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     expected = [r for r in iter_jsonl(path) if r[0] > skip_through]
     blocks = list(iter_jsonl_blocks(path, 2, skip_through))
     assert [r for first, data in blocks for r in lines_of_block(first, data)] == expected
+
+
+def test_blocks_and_chunks_ramp_up_from_a_short_first_one(tmp_path: Path) -> None:
+    """The run's first chunk is short (the loader waits for it), each next one twice as long up
+    to the chunk size; together they are still every line exactly once, in order."""
+    from analytics_pipeline.ingestion.prepare import _chunks
+    from analytics_pipeline.ingestion.readers import iter_jsonl
+
+    path = tmp_path / "ramp.jsonl"
+    path.write_bytes(b"".join(b'{"n": %d}\n' % i for i in range(60)))
+    blocks = [lines_of_block(first, data) for first, data in iter_jsonl_blocks(path, 10, 0, 2)]
+    assert [len(b) for b in blocks] == [2, 4, 8, 10, 10, 10, 10, 6]
+    assert [n for block in blocks for n, _ in block] == list(range(1, 61))
+    chunks = list(_chunks(iter_jsonl(path), 10, 2))
+    assert [len(c) for c in chunks] == [2, 4, 8, 10, 10, 10, 10, 6]
+    assert [n for chunk in chunks for n, _ in chunk] == list(range(1, 61))
+    assert [len(c) for c in _chunks(iter_jsonl(path), 25)] == [25, 25, 10]
