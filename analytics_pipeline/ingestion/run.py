@@ -289,7 +289,10 @@ class _OpenFile:
 
 
 def _parser_processes(workers: int | None, files: list[Path]) -> int:
-    """How many files are read and prepared in parser processes at once (0: inline)."""
+    """How many files are read and prepared in parser processes at once (0: inline). A
+    daemonic process (a Celery prefork worker, say) may not start processes: inline there."""
+    if multiprocessing.current_process().daemon:
+        return 0
     if workers is not None:
         return workers
     pending_bytes = sum(_size(p) * (GZIP_SIZE_FACTOR if p.name.lower().endswith(".gz") else 1) for p in files)

@@ -141,3 +141,29 @@ def test_a_parser_process_that_dies_fails_the_run_with_its_reason(tmp_path: Path
                 pass
     finally:
         source.close()
+
+
+def _ingest_in_a_daemonic_process(url: str, landing: str, out) -> None:
+    from analytics_pipeline.ingestion.run import ingest_landing
+
+    result = ingest_landing(Warehouse(url), Path(landing), now=lambda: NOW, workers=2)
+    out.put((result.loaded, [f.status for f in result.files]))
+
+
+def test_ingestion_inside_a_daemonic_process_runs_inline(warehouse: Warehouse, tmp_path: Path) -> None:
+    """Celery's prefork workers are daemonic, and a daemonic process may not start processes:
+    ingestion there prepares inline instead of failing."""
+    import multiprocessing
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    _landing_files(landing)
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    process = context.Process(target=_ingest_in_a_daemonic_process, args=(warehouse.url, str(landing), out),
+                              daemon=True)
+    process.start()
+    loaded, statuses = out.get(timeout=120)
+    process.join(30)
+    assert loaded == 150 + 120 + 90 + 80
+    assert statuses == ["ingested"] * 4 + ["already ingested"]
