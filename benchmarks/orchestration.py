@@ -24,7 +24,8 @@ passed on (every run worker would compile the project's modules again). From eac
 * start: launched -> the run worker says RUN_START (process start, imports);
 * steps: the time inside the steps' compute functions;
 * total: created -> RUN_SUCCESS; overhead = total - steps;
-* CPU: user + system seconds of the processes the run started (sampled from /proc every 50 ms).
+* CPU: user + system seconds of the processes the run started (sampled from /proc every 50 ms;
+  with ``--burst`` every process started while the run was in progress, so the other runs' too).
 
 **Under dagster dev** (``--dev-window``): ``dagster dev`` on a fresh home and data directory
 with every schedule and sensor in their default state (all on) for the window; the CPU of every
