@@ -15,13 +15,18 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
-from dagster._grpc.client import DagsterGrpcClient
-from dagster._grpc.types import GetCurrentRunsResult
 from dagster._serdes import deserialize_value
+
+if TYPE_CHECKING:
+    from dagster._grpc.client import DagsterGrpcClient
+
+# The gRPC client (and grpc itself) is imported when a code server is asked, not with this module:
+# the code location imports it (alerts.status), run workers never ask a code server.
 
 PING_TIMEOUT_SECONDS = 5
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -44,11 +49,14 @@ class CodeServer:
         return self.socket is not None or self.host in LOCAL_HOSTS
 
     def client(self) -> DagsterGrpcClient:
+        from dagster._grpc.client import DagsterGrpcClient
+
         return DagsterGrpcClient(port=self.port, socket=self.socket, host=self.host)
 
     def current_runs(self, timeout: int = PING_TIMEOUT_SECONDS) -> list[str]:
         """The run ids this code server is executing; raises when it does not answer."""
         from dagster._grpc.__generated__ import dagster_api_pb2
+        from dagster._grpc.types import GetCurrentRunsResult
 
         response = self.client()._query("GetCurrentRuns", dagster_api_pb2.Empty, timeout=timeout)
         return list(deserialize_value(response.serialized_current_runs, GetCurrentRunsResult).current_runs)

@@ -3,6 +3,7 @@ the CPU the whole deployment spends per hour under ``dagster dev``.
 
     .venv/bin/python benchmarks/orchestration.py                    # 5 runs of each job per executor
     .venv/bin/python benchmarks/orchestration.py --quick            # 1 run of each job (under a minute)
+    .venv/bin/python benchmarks/orchestration.py --burst            # the three jobs launched together, 5 times
     .venv/bin/python benchmarks/orchestration.py --dev-window 600   # dagster dev, every schedule and sensor on, 10 min
     .venv/bin/python benchmarks/orchestration.py --dev-window 600 --code-root /tmp/before   # the same for another checkout
 
@@ -12,13 +13,19 @@ instance configured by the repository's dagster.yaml and a fresh SQLite warehous
 code location in ``benchmarks/orchestration_location.py``: a sensor there launches, one after
 another, ``empty_job`` (one step that does nothing: the floor), ``sessions_job`` (one real
 step) and ``ingest_job`` (two real steps), as this project's sensors launch runs (queued, then
-dequeued and started by the default launcher in a fresh process). From each run's own events:
+dequeued and started by the default launcher in a fresh process, which imports the whole code
+location ``analytics_pipeline.definitions`` first, as the project's run workers do;
+``--bench-location`` skips that import). ``--burst`` launches the three together instead (one
+tick, as schedules with the same cron do), so each waits for the launches dequeued with it.
+Bytecode is cached as in any installation: a ``PYTHONDONTWRITEBYTECODE`` of the caller is not
+passed on (every run worker would compile the project's modules again). From each run's own events:
 
 * queue: created -> launched (the run queue's dequeue interval);
 * start: launched -> the run worker says RUN_START (process start, imports);
 * steps: the time inside the steps' compute functions;
 * total: created -> RUN_SUCCESS; overhead = total - steps;
-* CPU: user + system seconds of the processes the run started (sampled from /proc every 50 ms).
+* CPU: user + system seconds of the processes the run started (sampled from /proc every 50 ms;
+  with ``--burst`` every process started while the run was in progress, so the other runs' too).
 
 **Under dagster dev** (``--dev-window``): ``dagster dev`` on a fresh home and data directory
 with every schedule and sensor in their default state (all on) for the window; the CPU of every
@@ -134,7 +141,8 @@ def fresh_home(root: Path, dagster_yaml: Path) -> tuple[Path, dict[str, str]]:
     home.mkdir(parents=True)
     (data / "landing").mkdir(parents=True)
     shutil.copy(dagster_yaml, home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANALYTICS_", "DAGSTER_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANALYTICS_", "DAGSTER_")) and k != "PYTHONDONTWRITEBYTECODE"}
     env.update({"DAGSTER_HOME": str(home), "ANALYTICS_DATA_DIR": str(data), "ANALYTICS_START_DATE": "2024-01-01"})
     return home, env
 
@@ -189,30 +197,35 @@ def _run_costs(home: Path, sampler: SessionSampler, skip_first: int) -> list[Run
     return costs
 
 
-def measure_runs(executor: str, per_job: int, root: Path) -> list[RunCost]:
+def measure_runs(executor: str, per_job: int, root: Path, burst: bool = False, location: str = "full") -> list[RunCost]:
     home, env = fresh_home(root / executor, REPO / "dagster.yaml")
-    plan = ["sessions_job"] + [job for _ in range(per_job) for job in JOBS]  # first run: warm-up (migrations)
-    env.update({"ANALYTICS_BENCH_EXECUTOR": executor, "ANALYTICS_BENCH_PLAN": ",".join(plan)})
+    # first run: warm-up (migrations, bytecode caches)
+    plan = ["sessions_job"] + (["+".join(JOBS)] * per_job if burst else [job for _ in range(per_job) for job in JOBS])
+    runs = sum(len(group.split("+")) for group in plan)
+    env.update({"ANALYTICS_BENCH_EXECUTOR": executor, "ANALYTICS_BENCH_PLAN": ",".join(plan),
+                "ANALYTICS_BENCH_LOCATION": location})
     workspace = root / executor / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_file": {
         "relative_path": str(REPO / "benchmarks" / "orchestration_location.py"),
         "working_directory": str(REPO), "location_name": "bench"}}]}))
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)):
+        pass  # the instance's SQLite storage created here, not by the daemon and this process at once
     log = (root / executor / "daemon.log").open("w")
     daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env=env, cwd=REPO,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         with SessionSampler(daemon.pid) as sampler:
-            deadline = time.monotonic() + 120 + 30 * len(plan)
-            import dagster as dg
-
+            deadline = time.monotonic() + 120 + 30 * runs
             with dg.DagsterInstance.from_config(str(home)) as instance:
                 while True:
                     done = instance.get_runs_count(dg.RunsFilter(statuses=[
                         dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]))
-                    if done >= len(plan):
+                    if done >= runs:
                         break
                     if time.monotonic() > deadline or daemon.poll() is not None:
-                        raise RuntimeError(f"{executor}: {done}/{len(plan)} runs finished; see {log.name}")
+                        raise RuntimeError(f"{executor}: {done}/{runs} runs finished; see {log.name}")
                     time.sleep(0.5)
         return _run_costs(home, sampler, skip_first=1)
     finally:
@@ -294,6 +307,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="1 run of each job per executor")
     parser.add_argument("--runs", type=int, default=5, help="runs of each job per executor (default 5)")
     parser.add_argument("--executors", default="multiprocess,in_process")
+    parser.add_argument("--burst", action="store_true", help="launch the three jobs together (one tick)")
+    parser.add_argument("--bench-location", action="store_true",
+                        help="run workers load only the benchmark's jobs, not the whole code location")
     parser.add_argument("--dev-window", type=float, default=0,
                         help="instead: seconds of dagster dev with every schedule and sensor on")
     parser.add_argument("--code-root", type=Path, default=REPO, help="checkout measured by --dev-window")
@@ -305,7 +321,11 @@ def main() -> int:
             measure_dev(args.dev_window, args.code_root.resolve(), root)
             return 0
         per_job = 1 if args.quick else args.runs
-        results = {e: measure_runs(e, per_job, root) for e in args.executors.split(",")}
+        location = "bench" if args.bench_location else "full"
+        results = {e: measure_runs(e, per_job, root, burst=args.burst, location=location)
+                   for e in args.executors.split(",")}
+        print(f"runs launched {'together (burst)' if args.burst else 'one after another'}; run workers load "
+              f"{'the benchmark jobs only' if args.bench_location else 'the whole code location'}\n")
         print_runs_table(results)
         return 0
     finally:

@@ -1,10 +1,13 @@
 """The code location ``benchmarks/orchestration.py`` launches runs in.
 
-This project's ingest and sessions jobs (with their real assets and resources), an empty job
+This project's ingest and sessions jobs (with their real assets and resources) and an empty job
 (the floor), all on the executor named by ``ANALYTICS_BENCH_EXECUTOR`` (``in_process``: this
 project's choice; ``multiprocess``: Dagster's default, the "before"), and one sensor that
-launches the runs listed in ``ANALYTICS_BENCH_PLAN`` (comma-separated job names) one after
-another, as the project's sensors do. No other schedule or sensor is loaded, so nothing else runs.
+launches the runs listed in ``ANALYTICS_BENCH_PLAN`` one after another, as the project's sensors
+do: comma-separated groups, each one job name or several joined by ``+`` (launched by one tick,
+as schedules with the same cron launch theirs). No other schedule or sensor is loaded, so nothing
+else runs. Before defining them it imports the whole code location (``analytics_pipeline.definitions``),
+as every run worker of the project does (``ANALYTICS_BENCH_LOCATION=bench`` skips that).
 """
 
 import os
@@ -16,11 +19,16 @@ from analytics_pipeline import orchestration
 if os.environ.get("ANALYTICS_BENCH_EXECUTOR") == "multiprocess":
     orchestration.executor = lambda: dg.multiprocess_executor
 
+if os.environ.get("ANALYTICS_BENCH_LOCATION", "full") == "full":
+    # What the project's run workers load before they start: the whole code location (imports,
+    # templates, every stage's definitions), though only the jobs below are offered here.
+    import analytics_pipeline.definitions  # noqa: E402, F401
+
 from analytics_pipeline.ingestion.definitions import ingest_job, raw_events  # noqa: E402
 from analytics_pipeline.resources import default_resources  # noqa: E402
 from analytics_pipeline.sessions.definitions import sessions, sessions_job  # noqa: E402
 
-PLAN = [name for name in os.environ.get("ANALYTICS_BENCH_PLAN", "").split(",") if name]
+PLAN = [group.split("+") for group in os.environ.get("ANALYTICS_BENCH_PLAN", "").split(",") if group]
 
 
 @dg.op
@@ -38,11 +46,13 @@ def empty_job() -> None:
 def bench_driver_sensor(context: dg.SensorEvaluationContext):
     if context.instance.get_runs_count(dg.RunsFilter(statuses=orchestration.IN_PROGRESS)):
         return dg.SkipReason("waiting for the previous benchmark run")
-    launched = context.instance.get_runs_count()
-    if launched >= len(PLAN):
-        return dg.SkipReason(f"all {len(PLAN)} planned runs launched")
-    job = PLAN[launched]
-    return dg.RunRequest(job_name=job, tags={**orchestration.job_tags(job), orchestration.TRIGGER_TAG: "benchmark"})
+    launched, done = context.instance.get_runs_count(), 0
+    for group in PLAN:
+        if done == launched:
+            return [dg.RunRequest(job_name=job, tags={**orchestration.job_tags(job), orchestration.TRIGGER_TAG: "benchmark"})
+                    for job in group]
+        done += len(group)
+    return dg.SkipReason(f"all {done} planned runs launched")
 
 
 defs = dg.Definitions(

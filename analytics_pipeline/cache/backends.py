@@ -7,17 +7,31 @@ one honours expiry on read (an expired entry is a miss) and ``purge_expired`` re
 from __future__ import annotations
 
 import fnmatch
+import sys
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-import redis
 import sqlalchemy as sa
 
 from analytics_pipeline.warehouse import Warehouse
 
+if TYPE_CHECKING:
+    import redis
+
+# redis (and redis.asyncio, which it imports) is imported when a RedisCache is made, not with this
+# module: every code location load and every run worker imports this module, most never use Redis.
+
 
 class CacheUnavailable(Exception):
     """The cache backend cannot be reached."""
+
+
+def is_redis_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Redis client error (false without importing redis when no Redis
+    client was ever made in this process: then none can have been raised)."""
+    client = sys.modules.get("redis")
+    return client is not None and isinstance(exc, client.exceptions.RedisError)
 
 
 class Cache(ABC):
@@ -69,10 +83,14 @@ class RedisCache(Cache):
     kind = "redis"
 
     def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
-                                           decode_responses=True)
+        import redis
+
+        self.client: redis.Redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
+                                                        decode_responses=True)
 
     def _call(self, fn, *args, **kwargs):
+        import redis
+
         try:
             return fn(*args, **kwargs)
         except redis.exceptions.ConnectionError as exc:

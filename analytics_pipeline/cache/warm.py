@@ -16,10 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import redis
-
 from analytics_pipeline.cache import entries as E
-from analytics_pipeline.cache.backends import Cache, CacheUnavailable
+from analytics_pipeline.cache.backends import Cache, CacheUnavailable, is_redis_error
 from analytics_pipeline.cache.metric_entries import metric_entries
 from analytics_pipeline.warehouse import Warehouse
 
@@ -129,8 +127,10 @@ def _guard(cache: Cache, fn: Callable[[], Any]) -> Any:
         return fn()
     except CacheUnavailable:
         raise
-    except redis.exceptions.RedisError as exc:
-        raise CacheUnavailable(f"{cache.kind} cache failed: {exc}") from exc
+    except Exception as exc:
+        if is_redis_error(exc):
+            raise CacheUnavailable(f"{cache.kind} cache failed: {exc}") from exc
+        raise
 
 
 def cache_stats(cache: Cache) -> dict[str, int] | None:

@@ -15,10 +15,23 @@ from analytics_pipeline.partitions import period_start
 from analytics_pipeline.reports.data import ReportData, gather_report_data
 from analytics_pipeline.reports.render_csv import render_csv
 from analytics_pipeline.reports.render_json import render_json
-from analytics_pipeline.reports.render_pdf import render_pdf
-from analytics_pipeline.reports.render_xlsx import render_xlsx
 from analytics_pipeline.reports.templates import ReportTemplate
 from analytics_pipeline.warehouse import Warehouse
+
+
+# reportlab and openpyxl take a quarter of a second to import; every code location load and run
+# worker imports this module, only report runs render PDF or XLSX: import them on first use.
+def render_xlsx(data: ReportData) -> bytes:
+    from analytics_pipeline.reports.render_xlsx import render_xlsx
+
+    return render_xlsx(data)
+
+
+def render_pdf(data: ReportData) -> bytes:
+    from analytics_pipeline.reports.render_pdf import render_pdf
+
+    return render_pdf(data)
+
 
 RENDERERS: dict[str, Callable[[ReportData], bytes]] = {
     "csv": render_csv,

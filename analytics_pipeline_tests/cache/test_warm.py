@@ -213,3 +213,22 @@ def test_unknown_job_id(populated, cache_backend):
     cache = cache_backend
     with pytest.raises(KeyError, match="known: user-growth"):
         warm_job("nope", populated, cache, NOW)
+
+
+def test_a_redis_server_error_is_cache_unavailable_and_other_errors_pass_through(populated):
+    """redis is imported lazily (backends.is_redis_error): a Redis error that is not a connection
+    error (here the server refusing a command) still reads as CacheUnavailable; a bug does not."""
+    import redis
+
+    class Refusing(RedisCache):
+        def __init__(self, error: Exception) -> None:
+            super().__init__("redis://127.0.0.1:1/0")
+            self.error = error
+
+        def ping(self) -> None:
+            raise self.error
+
+    with pytest.raises(CacheUnavailable, match="redis cache failed: OOM"):
+        warm_job("summary", populated, Refusing(redis.exceptions.ResponseError("OOM command not allowed")), NOW)
+    with pytest.raises(ZeroDivisionError):
+        warm_job("summary", populated, Refusing(ZeroDivisionError("a bug")), NOW)
