@@ -1,7 +1,8 @@
 """Every run a schedule or sensor launches starts a fresh process that imports the code location
 (analytics_pipeline.definitions) before it does any work. Libraries only some runs use are
 imported where they are used, so the others do not pay for them: reportlab and openpyxl (report
-rendering), redis (a Redis cache), grpc (asking a code server about a run)."""
+rendering), redis (a Redis cache), grpc (asking a code server about a run), psycopg (a
+PostgreSQL warehouse)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 
 import pytest
 
-LAZY = ["reportlab", "openpyxl", "redis", "grpc"]
+LAZY = ["reportlab", "openpyxl", "redis", "grpc", "psycopg"]
 
 
 def modules_after(statement: str) -> set[str]:
@@ -35,6 +36,8 @@ def test_loading_the_code_location_imports_none_of_the_lazy_libraries() -> None:
      "openpyxl"),
     ("from analytics_pipeline.cache.backends import RedisCache; RedisCache('redis://127.0.0.1:1/0')", "redis"),
     ("from analytics_pipeline.run_launcher import CodeServer; CodeServer('localhost', 1, None).client()", "grpc"),
+    ("from analytics_pipeline.warehouse import Warehouse\ntry: Warehouse('postgresql+psycopg://postgres@127.0.0.1:1/x')\n"
+     "except Exception: pass", "psycopg"),
 ])
 def test_the_lazy_libraries_are_still_imported_where_they_are_used(statement: str, library: str) -> None:
     """The check above can fail: the same probe sees a library once the code that needs it runs."""

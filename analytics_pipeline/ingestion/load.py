@@ -15,11 +15,11 @@ about a line's values (connection lost, disk full, a missing table) still fail t
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import psycopg
 from sqlalchemy.engine import Connection
 
 from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, _copy_field
@@ -28,14 +28,26 @@ from analytics_pipeline.warehouse import Warehouse
 # Errors a row's own values can cause. Anything else (psycopg/sqlite3 OperationalError:
 # connection lost, database locked, disk full; ProgrammingError: schema missing) is not
 # isolated to lines and fails the run, so nothing is rejected for the database's fault.
-LINE_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg.DataError,
-    psycopg.IntegrityError,
-    psycopg.errors.RaiseException,  # a trigger's RAISE EXCEPTION (P0001)
-    psycopg.errors.ProgramLimitExceeded,
+# psycopg's are added once psycopg is loaded (by a PostgreSQL warehouse): importing it costs
+# every run process 50 ms, and a SQLite deployment never needs it.
+SQLITE_LINE_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.DataError,
     sqlite3.IntegrityError,  # constraints, a trigger's RAISE(ABORT)
 )
+
+
+def line_errors() -> tuple[type[BaseException], ...]:
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return SQLITE_LINE_ERRORS
+    return SQLITE_LINE_ERRORS + (
+        psycopg.DataError,
+        psycopg.IntegrityError,
+        psycopg.errors.RaiseException,  # a trigger's RAISE EXCEPTION (P0001)
+        psycopg.errors.ProgramLimitExceeded,
+    )
+
+
 MAX_DB_REASON = 500
 
 RawLines = Callable[[list[int]], dict[int, str]]
@@ -51,7 +63,7 @@ class LoadOutcome:
 
 def is_line_error(error: BaseException) -> bool:
     """Whether ``error`` (raw, or wrapped by SQLAlchemy) is about a row's values."""
-    return isinstance(getattr(error, "orig", None) or error, LINE_ERRORS)
+    return isinstance(getattr(error, "orig", None) or error, line_errors())
 
 
 def database_reason(error: BaseException) -> str:
@@ -182,6 +194,8 @@ class _Loader:
                           str(self.batch_id)))
         data = copy_data.replace(b"\n", tail.encode("utf-8") + b"\n")
         rows = copy_data.count(b"\n")
+        import psycopg  # loaded already: this connection is psycopg's
+
         raw = self.conn.connection.driver_connection
         try:
             # Fast path: claim every key with one COPY, then COPY the rows straight into their
