@@ -22,6 +22,8 @@ For each backend, on a fresh empty database each time:
   ``events`` table (same indexes): PostgreSQL a plain text ``COPY`` (day partitions created
   beforehand), SQLite a plain ``executemany`` INSERT in transactions of ``--floor-batch`` rows.
 
+Each is run ``--repeat`` times (default 3; pipeline and floor take turns, so both see the
+machine's other load alike) and the best run of each is reported, with every run's seconds.
 Each measurement runs in its own Python process so that its peak memory is its own: peak MB is
 the high-water mark of the summed RSS of that process and all its descendants (the parser
 workers), sampled from ``/proc`` every 20 ms, or ``getrusage`` where ``/proc`` is missing.
@@ -76,6 +78,7 @@ class PeakRss:
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._proc = Path("/proc/self/statm").exists()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._samples = 0
 
     def __enter__(self) -> PeakRss:
         if self._proc:
@@ -124,7 +127,10 @@ class PeakRss:
                 if cpu is not None:
                     self._cpu[pid] = cpu
         self.peak = max(self.peak, total)
-        if self.server_pids is not None:
+        self._samples += 1
+        # The server's backends are listed by a query: every 10th sample only (each query is
+        # work for the server being measured), and at the end.
+        if self.server_pids is not None and (self._samples % 10 == 1 or self._stop.is_set()):
             for pid in self.server_pids():
                 cpu = self._cpu_of(pid)
                 if cpu is not None:
@@ -464,13 +470,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="parser processes (default: the pipeline's own choice)")
     parser.add_argument("--floor-batch", type=int, default=100_000, help="rows per floor transaction")
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of the pipeline and of the floor per backend; the best of each is reported (default 3)")
     parser.add_argument("--measure", choices=["pipeline", "floor", "split"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--landing", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="100,000 events: a check that runs in under a minute")
     args = parser.parse_args(argv)
     if args.quick:
-        args.events = 100_000
+        args.events, args.repeat = 100_000, 1
     if args.measure:
         return child_main(args)
 
@@ -499,13 +507,29 @@ def main(argv: list[str] | None = None) -> int:
         table = []
         for backend in backends:
             landing = work / f"landing-{backend}"
-            shutil.copytree(source, landing)
-            url = fresh_database(backend, work, "ingest")
-            try:
-                pipe = run_child("pipeline", url, landing, args)
-            finally:
-                drop_database(url)
+            # Best of --repeat (each on a fresh database and fresh copies of the files),
+            # pipeline and floor taking turns, so both see the machine's load alike.
+            pipes, floors = [], []
+            for _ in range(args.repeat):
+                shutil.rmtree(landing, ignore_errors=True)
+                shutil.copytree(source, landing)
+                url = fresh_database(backend, work, "ingest")
+                try:
+                    pipes.append(run_child("pipeline", url, landing, args))
+                finally:
+                    drop_database(url)
+                if not args.skip_floor:
+                    url = fresh_database(backend, work, "ingest")
+                    try:
+                        floors.append(run_child("floor", url, source, args))
+                    finally:
+                        drop_database(url)
             shutil.rmtree(landing)
+            pipe = min(pipes, key=lambda r: r["seconds"])
+            if args.repeat > 1:
+                print(f"{backend}: pipeline seconds of the {args.repeat} runs: "
+                      + ", ".join(f"{r['seconds']:.2f}" for r in pipes)
+                      + ("; floor: " + ", ".join(f"{r['seconds']:.2f}" for r in floors) if floors else ""))
             ok = (pipe["loaded"], pipe["duplicates"], pipe["rejected"]) == (events, duplicates, malformed)
             print(f"{backend}: pipeline {pipe['lines']:,} lines in {pipe['seconds']:.2f}s: "
                   f"{pipe['loaded']:,} loaded, {pipe['duplicates']:,} duplicates, {pipe['rejected']:,} rejected"
@@ -516,13 +540,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{backend}: pipeline CPU seconds by stage: " + ", ".join(
                 f"{stage} {stages.get(stage, 0.0):.2f}" for stage in ("hashing", "reading", "parsing and validation", "loading"))
                 + (f", server {pipe['server_cpu']:.2f}" if backend == "postgresql" else " (server: inside loading)"))
-            floor = None
-            if not args.skip_floor:
-                url = fresh_database(backend, work, "ingest")
-                try:
-                    floor = run_child("floor", url, source, args)
-                finally:
-                    drop_database(url)
+            floor = min(floors, key=lambda r: r["seconds"]) if floors else None
+            if floor is not None:
                 print(f"{backend}: floor {floor['lines']:,} rows in {floor['seconds']:.2f}s; CPU seconds: "
                       f"loader process {floor['main_cpu']:.2f}"
                       + (f", PostgreSQL server {floor['server_cpu']:.2f}" if backend == "postgresql" else ""))
