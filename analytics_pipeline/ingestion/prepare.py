@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import marshal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ class PreparedChunk:
     day_counts: dict[str, int] = field(default_factory=dict)  # rows per UTC day
     cpu_seconds: float = 0.0  # CPU spent preparing it (parsing and validation), where it ran
     read_seconds: float = 0.0  # CPU spent reading it from the file (decompressing, splitting, CSV)
+    rows_blob: bytes = b""  # ``rows``, marshalled, on the way from a parser process
 
 
 def _copy_field(value: str | None) -> str:
@@ -334,6 +336,9 @@ def stream_file(queue: Any, *args: Any) -> None:
     so the process waits while the loader is behind)."""
     try:
         for event in prepare_file(*args):
+            if event[0] == "chunk" and event[1].rows:
+                # marshal writes tuples of str 9x faster than pickle, on this process's CPU.
+                event[1].rows_blob, event[1].rows = marshal.dumps(event[1].rows), []
             queue.put(event)
     except BaseException:  # the loader reports it as the run's error
         import traceback

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import marshal
 import multiprocessing
 import os
 import queue as queue_module
 import shutil
 import sys
+import threading
 import time
 import types
 from collections import Counter, deque
@@ -224,6 +226,8 @@ class _FileSource:
                     continue
             if event[0] == "failed":
                 raise ParserProcessFailed(f"{self.path.name}: the parser process failed:\n{event[1]}")
+            if event[0] == "chunk" and event[1].rows_blob:
+                event[1].rows, event[1].rows_blob = marshal.loads(event[1].rows_blob), b""
             yield event
             if event[0] in ("end", "unreadable"):
                 return
@@ -237,29 +241,40 @@ class _FileSource:
             self._process = None
 
 
+class _CommitSkipped(Exception):
+    """A write not run because an earlier one failed."""
+
+
 class _Committer:
     """Runs the writes (chunk commits, then finishing each file) one after another on a
-    background thread while the calling thread reads and prepares what comes next, so the
-    database's work (the server's, or SQLite's with the GIL released) overlaps Python's. At
-    most one write is in flight: the next is handed over only after the previous one succeeded
-    and its ``done`` callback ran on the calling thread, so everything commits in file and line
-    order and nothing commits after a failure."""
+    background thread while the calling thread receives and prepares what comes next, so the
+    database's work (the server's, or SQLite's with the GIL released) overlaps Python's.
+    Writes run strictly in the order they were handed over, at most ``depth`` waiting or
+    running; once one fails, none after it runs. Each write's ``done`` callback runs on the
+    calling thread, in order, once the write succeeded."""
 
-    def __init__(self) -> None:
+    def __init__(self, depth: int = 2) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
-        self._pending: tuple[Future[Any], Callable[[Any], None]] | None = None
+        self._pending: deque[tuple[Future[Any], Callable[[Any], None]]] = deque()
+        self._failed = threading.Event()
+        self.depth = depth
 
     def submit(self, write: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        self.wait()
-        self._pending = (self._executor.submit(write), done)
+        while len(self._pending) >= self.depth:
+            self._collect()
+        self._pending.append((self._executor.submit(self._run, write), done))
 
-    def wait(self, quietly: bool = False) -> None:
-        """Wait for the write in flight and run its callback; raise its error (``quietly``:
-        while another error is already on its way, only wait)."""
-        if self._pending is None:
-            return
-        future, done = self._pending
-        self._pending = None
+    def _run(self, write: Callable[[], Any]) -> Any:
+        if self._failed.is_set():
+            raise _CommitSkipped()
+        try:
+            return write()
+        except BaseException:
+            self._failed.set()
+            raise
+
+    def _collect(self, quietly: bool = False) -> None:
+        future, done = self._pending.popleft()
         try:
             value = future.result()
         except BaseException:
@@ -267,6 +282,18 @@ class _Committer:
                 return
             raise
         done(value)
+
+    def wait(self, quietly: bool = False) -> None:
+        """Wait for every write handed over and run their callbacks; raise the first error
+        (``quietly``: while another error is already on its way, only wait)."""
+        try:
+            while self._pending:
+                self._collect(quietly)
+        except BaseException:
+            self._failed.set()
+            while self._pending:  # the rest are skipped; let them end
+                self._collect(quietly=True)
+            raise
 
     def close(self) -> None:
         try:
@@ -339,9 +366,10 @@ def ingest_landing(
                              check_lock, parsers)
             todo = deque(files)
             shas: set[str] = set()
-            # Files open at once: with parser processes, one more than there are processes, so
-            # the next file's first chunks are ready when the loader gets to it.
-            window = parsers + 1 if parsers else 1
+            # Files open at once: with parser processes, two more than there are processes, so
+            # the next files' first chunks are ready when the loader gets to them (a CSV file
+            # takes twice as long to prepare as JSONL: the lead evens that out).
+            window = parsers + 2 if parsers else 1
             while todo or opened:
                 # Open files ahead (hash, ledger row, parser started) while earlier ones load.
                 while todo and len(opened) < window:

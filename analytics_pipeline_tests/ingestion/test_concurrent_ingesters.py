@@ -82,12 +82,15 @@ def test_a_lost_postgresql_connection_fails_with_the_real_cause_and_the_rerun_re
             killed.append(message)
             _terminate_other_backends(pg_database)
 
-    with pytest.raises(IngestionLockLost) as failure:
+    # The lock's connection fails at the next check, or the commit already in flight (the
+    # commit thread may be on the next chunk when the first one's progress is logged) fails
+    # with its own lost connection: either way the real cause, and nothing after it commits.
+    with pytest.raises((IngestionLockLost, sa.exc.OperationalError)) as failure:
         ingest(warehouse, landing_dir, chunk_lines=4, log=log)
     message = str(failure.value)
     assert "terminating connection due to administrator command" in message or "closed" in message, message
     assert "advisory_unlock" not in message
-    assert count(warehouse, "events") == 4  # the first chunk is committed, nothing more
+    assert count(warehouse, "events") in (4, 8)  # the chunks committed before the kill, nothing more
 
     result = ingest(warehouse, landing_dir, chunk_lines=4)
     (file_result,) = result.files
