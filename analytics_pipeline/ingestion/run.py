@@ -308,7 +308,7 @@ class _OpenFile:
 
     path: Path
     sha: str
-    file_id: int
+    file_id: int | None  # None until the commit thread has written its ledger row
     result: FileResult
     source: _FileSource
     header: list[str] | None = None
@@ -430,31 +430,36 @@ class _Ingest:
         if sha in shas and not again:
             return path
         shas.add(sha)
-        with warehouse.begin() as conn:
+        # Read only here: on SQLite a write would wait for the commit thread's transaction.
+        with warehouse.connect() as conn:
             row = conn.execute(warehouse.sql("select_ingest_file"), {"sha256": sha}).mappings().first()
-            if row is None:
-                file_id = conn.execute(
-                    warehouse.sql("insert_ingest_file"),
-                    {"sha256": sha, "path": name, "size_bytes": path.stat().st_size,
-                     "started_at": warehouse.ts(self.clock())},
-                ).scalar_one()
-                resume_after, status = 0, "ingested"
-            elif row["status"] == "done":
-                moved = _move_processed(path, self.landing_dir, sha, self.log)
-                self.log(f"{name}: already ingested as {row['path']} (same content), moved to {moved}")
-                return FileResult(name, "already ingested", moved_to=str(moved))
-            else:
-                # Opened by a run that stopped before (or, opened ahead, before loading it).
-                file_id, resume_after = row["file_id"], row["lines_committed"]
-                status = "resumed" if resume_after else "ingested"
-                if resume_after:
-                    self.log(f"{name}: resuming after line {resume_after} (a previous run stopped mid-file)")
+        if row is not None and row["status"] == "done":
+            moved = _move_processed(path, self.landing_dir, sha, self.log)
+            self.log(f"{name}: already ingested as {row['path']} (same content), moved to {moved}")
+            return FileResult(name, "already ingested", moved_to=str(moved))
+        if row is None:
+            file_id, resume_after, status = None, 0, "ingested"
+        else:
+            # Opened by a run that stopped before (or, opened ahead, before loading it).
+            file_id, resume_after = row["file_id"], row["lines_committed"]
+            status = "resumed" if resume_after else "ingested"
+            if resume_after:
+                self.log(f"{name}: resuming after line {resume_after} (a previous run stopped mid-file)")
         # The run's first chunk is small: the database starts while the rest is prepared.
         first_chunk = min(self.chunk_lines, FIRST_CHUNK_LINES) if not self.opened_any else None
         self.opened_any = True
         source = _FileSource(path, (resume_after, self.chunk_lines, self.clock(), warehouse.dialect,
                                     self.frozen, self.start, first_chunk), process=self.parsers > 0)
-        return _OpenFile(path, sha, file_id, FileResult(name, status), source, last_line=resume_after)
+        opened = _OpenFile(path, sha, file_id, FileResult(name, status), source, last_line=resume_after)
+        if file_id is None:
+            # The ledger row is the commit thread's first write for the file, in order.
+            try:
+                self.committer.submit(partial(self._register, opened, path.stat().st_size, self.clock()),
+                                      lambda _: None)
+            except BaseException:
+                source.close()
+                raise
+        return opened
 
     def load(self, file: _OpenFile) -> None:
         """Hand every chunk of ``file``, then its finishing, to the committer (in order)."""
@@ -484,6 +489,15 @@ class _Ingest:
         self.committer.submit(partial(self._finish, file), partial(self._finished, file))
 
     # -- on the committer's thread -------------------------------------------------------------
+    def _register(self, file: _OpenFile, size: int, started_at: datetime) -> None:
+        warehouse = self.warehouse
+        with warehouse.begin() as conn:
+            file.file_id = conn.execute(
+                warehouse.sql("insert_ingest_file"),
+                {"sha256": file.sha, "path": file.path.name, "size_bytes": size,
+                 "started_at": warehouse.ts(started_at)},
+            ).scalar_one()
+
     def _commit(self, file: _OpenFile, chunk: PreparedChunk, raw_lines: Any) -> None:
         self.check_lock()
         started = time.thread_time()
