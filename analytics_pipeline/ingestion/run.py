@@ -364,25 +364,11 @@ def ingest_landing(
                 frozen = FrozenLocalDays.of(websites, frozen)
             ingest = _Ingest(warehouse, landing_dir, committer, clock, lines, result, log, frozen, start,
                              check_lock, parsers)
-            todo = deque(files)
-            shas: set[str] = set()
-            # Files open at once: with parser processes, two more than there are processes, so
-            # the next files' first chunks are ready when the loader gets to them (a CSV file
-            # takes twice as long to prepare as JSONL: the lead evens that out).
-            window = parsers + 2 if parsers else 1
-            while todo or opened:
-                # Open files ahead (hash, ledger row, parser started) while earlier ones load.
-                while todo and len(opened) < window:
-                    opened.append(ingest.open(todo.popleft(), shas))
-                head = opened.popleft()
-                if isinstance(head, Path):  # same content as a file of this run: after it
-                    committer.wait()
-                    head = ingest.open(head, shas, again=True)
-                if isinstance(head, _OpenFile):
-                    ingest.load(head)
-                elif head is not None:
-                    result.files.append(head)
-            committer.wait()
+            try:
+                _ingest_all(ingest, files, opened, committer, parsers, result)
+            finally:
+                # Nothing may still be writing once the lock is let go.
+                committer.close()
     finally:
         for item in opened:
             if isinstance(item, _OpenFile):
@@ -391,6 +377,34 @@ def ingest_landing(
     result.events_by_day = dict(sorted(result.events_by_day.items()))
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _ingest_all(ingest: _Ingest, files: list[Path], opened: deque[Any], committer: _Committer,
+                parsers: int, result: IngestResult) -> None:
+    todo = deque(files)
+    shas: set[str] = set()
+    # Files open at once: with parser processes, two more than there are processes, so the
+    # next files' first chunks are ready when the loader gets to them (a CSV file takes twice
+    # as long to prepare as JSONL; the head start evens that out).
+    window = parsers + 2 if parsers else 1
+    while todo or opened:
+        # Open files ahead (hash, ledger lookup, parser started) while earlier ones load.
+        while todo and len(opened) < window:
+            opened.append(ingest.open(todo.popleft(), shas))
+        head = opened.popleft()
+        if isinstance(head, Path):  # same content as a file of this run: after it
+            committer.wait()
+            head = ingest.open(head, shas, again=True)
+        if isinstance(head, _OpenFile):
+            ingest.load(head)
+        elif head is not None:
+            # Listed after the files before it, whose writes may still be queued.
+            committer.submit(lambda: None, partial(_append, result.files, head))
+    committer.wait()
+
+
+def _append(files: list[FileResult], file: FileResult, _: None) -> None:
+    files.append(file)
 
 
 class _Ingest:

@@ -167,3 +167,29 @@ def test_ingestion_inside_a_daemonic_process_runs_inline(warehouse: Warehouse, t
     process.join(30)
     assert loaded == 150 + 120 + 90 + 80
     assert statuses == ["ingested"] * 4 + ["already ingested"]
+
+
+def test_an_error_while_opening_a_file_lets_the_writes_before_it_finish(
+    warehouse: Warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The third file cannot be read: the two before it finish committing before the run stops
+    (and before the ingestion lock is let go); the rerun loads the rest exactly once."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    _landing_files(landing)
+    real = run.sha256_of
+
+    def unreadable(path: Path) -> str:
+        if path.name == "3-c.csv":
+            raise PermissionError(f"[Errno 13] Permission denied: {path.name!r}")
+        return real(path)
+
+    monkeypatch.setattr(run, "sha256_of", unreadable)
+    with pytest.raises(PermissionError):
+        ingest(warehouse, landing, workers=0, chunk_lines=40)
+    assert sorted((r["path"], r["status"]) for r in ledger(warehouse)) == [("1-a.jsonl", "done"), ("2-b.jsonl.gz", "done")]
+    assert count(warehouse, "events") == 150 + 120
+    monkeypatch.undo()
+    result = ingest(warehouse, landing, workers=0, chunk_lines=40)
+    assert [(f.name, f.status) for f in result.files] == [("3-c.csv", "ingested"), ("4-d.csv.gz", "ingested"), ("5-copy-of-a.jsonl", "already ingested")]
+    assert count(warehouse, "events") == 150 + 120 + 90 + 80
