@@ -253,7 +253,7 @@ class _Committer:
     running; once one fails, none after it runs. Each write's ``done`` callback runs on the
     calling thread, in order, once the write succeeded."""
 
-    def __init__(self, depth: int = 2) -> None:
+    def __init__(self, depth: int = 3) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
         self._pending: deque[tuple[Future[Any], Callable[[Any], None]]] = deque()
         self._failed = threading.Event()
