@@ -407,26 +407,23 @@ def _append(files: list[FileResult], file: FileResult, _: None) -> None:
     files.append(file)
 
 
+@dataclass
 class _Ingest:
     """One run's files: :meth:`open` on this thread (hash, ledger row, parser started),
     :meth:`load` hands the chunks and the finishing of each file to the committer."""
 
-    def __init__(self, warehouse: Warehouse, landing_dir: Path, committer: _Committer,
-                 clock: Callable[[], datetime], chunk_lines: int, result: IngestResult,
-                 log: Callable[[str], None], frozen: Any, start: date, check_lock: Callable[[], None],
-                 parsers: int) -> None:
-        self.warehouse = warehouse
-        self.landing_dir = landing_dir
-        self.committer = committer
-        self.clock = clock
-        self.chunk_lines = chunk_lines
-        self.result = result
-        self.log = log
-        self.frozen = frozen
-        self.start = start
-        self.check_lock = check_lock
-        self.parsers = parsers
-        self.opened_any = False
+    warehouse: Warehouse
+    landing_dir: Path
+    committer: _Committer
+    clock: Callable[[], datetime]
+    chunk_lines: int
+    result: IngestResult
+    log: Callable[[str], None]
+    frozen: Any
+    start: date
+    check_lock: Callable[[], None]
+    parsers: int
+    opened_any: bool = False
 
     def open(self, path: Path, shas: set[str], again: bool = False) -> _OpenFile | FileResult | Path | None:
         """The file ready to load; a :class:`FileResult` when its content was ingested before;

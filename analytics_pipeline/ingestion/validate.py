@@ -344,9 +344,18 @@ def fast_event_row(obj: Any, limit: str, null: str | None = None, floor: str = "
     if occurred is None:
         return None
     properties = get("properties")
+    if properties is not None and type(properties) is not dict:
+        return None
+    return _fast_row(event_id, website_id, session_id, visitor_id, event_type, event_name, url_path, referrer,
+                     occurred, properties, null)
+
+
+def _fast_row(event_id: str, website_id: str, session_id: str, visitor_id: str, event_type: str,
+              event_name: str | None, url_path: str | None, referrer: str | None, occurred: str,
+              properties: dict[str, Any] | None, null: str | None) -> EventRow | None:
+    """The fast paths' row: ``properties`` as stored JSON (IP fields removed; ``None`` when it
+    must go the general way), absent values as ``null`` when given."""
     if properties is not None:
-        if type(properties) is not dict:
-            return None
         if "ip" in properties or "context" in properties:
             properties = strip_ip(properties)
         try:
@@ -456,25 +465,5 @@ def fast_line_row(line: bytes, limit: str, null: str | None = None, floor: str =
     referrer = event.referrer
     if referrer is not None:
         referrer = normalise_referrer(referrer)
-    properties = event.properties
-    if properties is not None:
-        if "ip" in properties or "context" in properties:
-            properties = strip_ip(properties)
-        try:
-            encoded = orjson.dumps(properties)
-        except orjson.JSONEncodeError:
-            return None
-        if len(encoded) > MAX_PROPERTIES_BYTES:
-            return None
-        properties = encoded.decode()
-    if null is not None:
-        if event_name is None:
-            event_name = null
-        if url_path is None:
-            url_path = null
-        if referrer is None:
-            referrer = null
-        if properties is None:
-            properties = null
-    return (event.event_id, event.website_id, event.session_id, event.visitor_id, event_type, event_name,
-            url_path, referrer, occurred, properties)
+    return _fast_row(event.event_id, event.website_id, event.session_id, event.visitor_id, event_type,
+                     event_name, url_path, referrer, occurred, event.properties, null)
