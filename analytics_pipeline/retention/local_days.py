@@ -12,11 +12,11 @@ does for UTC days. The day recorded in ``retention_dropped_days`` is the local d
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from analytics_pipeline.retention.batches import delete_in_batches
 from analytics_pipeline.retention.plan import RetentionPlan, contiguous_ranges
 from analytics_pipeline.stats.zones import group_params, zone_query, zone_sql
 from analytics_pipeline.warehouse import Warehouse
@@ -76,17 +76,13 @@ def delete_local_days(warehouse: Warehouse, plan: RetentionPlan, result: Any, we
                 log(f"Deleted {int(row.events):,} events of {group.timezone} days {start}..{end - timedelta(days=1)} "
                     f"({result.events_deleted:,}/{total:,})")
                 continue
-            while True:
+
+            def delete_batch(params: dict[str, Any] = params) -> int:
                 with warehouse.begin() as conn:
-                    deleted = conn.execute(zone_sql(warehouse, name), {**params, "batch_size": batch_size}).rowcount
-                result.events_deleted += deleted
-                if deleted:
-                    result.batches += 1
-                    log(f"Deleted batch of {deleted} events of {group.timezone} ({result.events_deleted}/{total})")
-                if deleted < batch_size:
-                    break
-                if pause_seconds:
-                    time.sleep(pause_seconds)
+                    return conn.execute(zone_sql(warehouse, name), {**params, "batch_size": batch_size}).rowcount
+
+            delete_in_batches(delete_batch, result, total, batch_size, pause_seconds, log,
+                              f"Deleted batch of {{deleted}} events of {group.timezone}")
         day = start
         while day < end:
             left = sum(int(zone_query(warehouse, "count_retention_zone_events",

@@ -24,6 +24,7 @@ from analytics_pipeline.retention.plan import (
     contiguous_ranges,
     plan_retention,
 )
+from analytics_pipeline.retention.batches import delete_in_batches
 from analytics_pipeline.retention.local_days import delete_local_days, earliest_midnight, raw_local_days
 from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline.websites import WebsiteDirectory, current_websites
@@ -337,17 +338,8 @@ def _delete_batches(warehouse: Warehouse, plan: RetentionPlan, result: Retention
     for start, end in contiguous_ranges(planned):
         params = {"start": warehouse.ts(midnight(start)), "end": warehouse.ts(midnight(end)),
                   "max_batch_id": max_batch_id, "batch_size": batch_size}
-        while True:
-            deleted = warehouse.run("delete_old_events_batch", params)
-            if deleted == 0:
-                break
-            result.events_deleted += deleted
-            result.batches += 1
-            log(f"{LOG_PREFIX} Deleted batch of {deleted} events ({result.events_deleted}/{total})")
-            if deleted < batch_size:
-                break
-            if pause_seconds:
-                time.sleep(pause_seconds)
+        delete_in_batches(lambda: warehouse.run("delete_old_events_batch", params), result, total,
+                          batch_size, pause_seconds, log, LOG_PREFIX + " Deleted batch of {deleted} events")
         day = start
         while day < end:
             left = warehouse.query("count_retention_events", {
