@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -49,6 +49,24 @@ class GeneratedFiles:
     @property
     def lines(self) -> int:
         return self.events + self.duplicates + self.malformed
+
+
+def _write_jsonl(final: Path, parts: Iterable[list[bytes]], gzip_file: bool) -> Path:
+    """Write the lines of ``parts`` to ``final`` through a hidden temporary name, then rename it,
+    so a watching sensor never sees half a file; lines are written about 10,000 at a time."""
+    tmp = final.parent / f".{final.name}.tmp"
+    opener = gzip.open if gzip_file else open
+    with opener(tmp, "wb") as handle:
+        lines: list[bytes] = []
+        for part in parts:
+            lines += part
+            if len(lines) > 10_000:
+                handle.write(b"\n".join(lines) + b"\n")
+                lines.clear()
+        if lines:
+            handle.write(b"\n".join(lines) + b"\n")
+    tmp.rename(final)
+    return final
 
 
 class EventGenerator:
@@ -138,30 +156,26 @@ class EventGenerator:
             day = start + timedelta(days=offset)
             name = f"{prefix}-{day.isoformat()}.jsonl" + (".gz" if gzip_files else "")
             final = out_dir / name
-            tmp = out_dir / f".{name}.tmp"
-            opener = gzip.open if gzip_files else open
-            with opener(tmp, "wb") as handle:
-                lines: list[bytes] = []
+
+            def lines(day: date = day) -> Iterator[list[bytes]]:
+                nonlocal events, duplicates, malformed
                 for session in self.sessions_for_day(day, events_per_day):
+                    out: list[bytes] = []
                     for event in session:
                         r = rng.random()
                         if r < self.malformed_rate:
-                            lines.append(self.malformed_line(event))
+                            out.append(self.malformed_line(event))
                             malformed += 1
                             continue
                         line = orjson.dumps(event)
-                        lines.append(line)
+                        out.append(line)
                         events += 1
                         if r > 1 - self.duplicate_rate:
-                            lines.append(line)  # the client re-sent it
+                            out.append(line)  # the client re-sent it
                             duplicates += 1
-                    if len(lines) > 10_000:
-                        handle.write(b"\n".join(lines) + b"\n")
-                        lines.clear()
-                if lines:
-                    handle.write(b"\n".join(lines) + b"\n")
-            tmp.rename(final)
-            paths.append(final)
+                    yield out
+
+            paths.append(_write_jsonl(final, lines(), gzip_files))
         return GeneratedFiles(paths, events, duplicates, malformed)
 
 
@@ -251,17 +265,12 @@ class LearningEventGenerator:
         for offset in range(days):
             day = start + timedelta(days=offset)
             final = out_dir / f"{prefix}-{day.isoformat()}.jsonl"
-            tmp = out_dir / f".{final.name}.tmp"
-            with open(tmp, "wb") as handle:
-                lines: list[bytes] = []
+
+            def lines(day: date = day) -> Iterator[list[bytes]]:
+                nonlocal events
                 for session in self.sessions_for_day(day, events_per_day):
-                    lines += [orjson.dumps(e) for e in session]
                     events += len(session)
-                    if len(lines) > 10_000:
-                        handle.write(b"\n".join(lines) + b"\n")
-                        lines.clear()
-                if lines:
-                    handle.write(b"\n".join(lines) + b"\n")
-            tmp.rename(final)
-            paths.append(final)
+                    yield [orjson.dumps(e) for e in session]
+
+            paths.append(_write_jsonl(final, lines(), False))
         return GeneratedFiles(paths, events, 0, 0)
