@@ -46,21 +46,32 @@ def service_missing(what: str, error: Exception) -> None:
     pytest.skip(message)
 
 
+class ThrowawayPostgres:
+    """A new PostgreSQL database (``CREATE DATABASE name`` + ``options``) and its URL; ``drop()``
+    removes it (also when it was never used). A missing server skips locally, fails in CI."""
+
+    def __init__(self, prefix: str, options: str = "") -> None:
+        self.name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        try:
+            admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
+        except psycopg.OperationalError as exc:
+            service_missing("PostgreSQL", exc)
+        with admin:
+            admin.execute(f'CREATE DATABASE "{self.name}" {options}')
+        self.url = f"postgresql+psycopg://postgres@{PG_HOST}:5432/{self.name}"
+
+    def drop(self) -> None:
+        dispose_engines()
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A throwaway PostgreSQL database for this test session (per xdist worker)."""
-    name = f"analytics_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        service_missing("PostgreSQL", exc)
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}"
-    yield url
-    dispose_engines()
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    database = ThrowawayPostgres("analytics_test")
+    yield database.url
+    database.drop()
 
 
 def _empty_postgres(url: str) -> None:

@@ -9,10 +9,8 @@ fails (the tests run as root, so a chmod would not stop SQLite)."""
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from analytics_pipeline.cache import entries as E
@@ -20,7 +18,7 @@ from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline.warehouse.engine import dispose_engines
 from analytics_pipeline_tests.api.conftest import AUTH, make_app
 from analytics_pipeline_tests.cache.conftest import EVENTS, at, day, load
-from analytics_pipeline_tests.conftest import PG_ADMIN_DSN, PG_HOST, service_missing
+from analytics_pipeline_tests.conftest import ThrowawayPostgres
 from fastapi.testclient import TestClient
 
 DOWN_REDIS = "redis://127.0.0.1:1/0"
@@ -59,21 +57,9 @@ def stoppable_warehouse(request, tmp_path: Path):
         yield f"sqlite:///{path}", stop
         dispose_engines()
         return
-    name = f"analytics_stale_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        service_missing("PostgreSQL", exc)
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    yield f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}", drop
-    dispose_engines()
-    drop()
+    database = ThrowawayPostgres("analytics_stale")
+    yield database.url, database.drop
+    database.drop()
 
 
 def test_warehouse_down_serves_the_cache_as_stale(stoppable_warehouse, redis_url, landing_dir: Path, tmp_path: Path) -> None:

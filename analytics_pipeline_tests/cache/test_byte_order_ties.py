@@ -4,19 +4,16 @@ whatever the PostgreSQL database's collation (here an ICU en-US database, where 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from analytics_pipeline.cache.entries import recent_activity_entries, top_items_entries
 from analytics_pipeline.ingestion.run import ingest_landing
 from analytics_pipeline.warehouse import Warehouse
-from analytics_pipeline.warehouse.engine import dispose_engines
-from analytics_pipeline_tests.conftest import PG_ADMIN_DSN, PG_HOST, service_missing
+from analytics_pipeline_tests.conftest import ThrowawayPostgres
 from analytics_pipeline_tests.factories import event, write_jsonl
 
 NOW = datetime(2024, 3, 2, 12, 0, tzinfo=timezone.utc)
@@ -28,23 +25,15 @@ def collated_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     if request.param == "sqlite":
         yield Warehouse(f"sqlite:///{tmp_path / 'w.db'}")
         return
-    name = f"analytics_test_icu_{uuid.uuid4().hex[:8]}"
+    database = ThrowawayPostgres(
+        "analytics_test_icu", "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
     try:
-        admin = psycopg.connect(PG_ADMIN_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        service_missing("PostgreSQL", exc)
-    with admin:
-        admin.execute(f"CREATE DATABASE \"{name}\" TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' "
-                      "LOCALE 'C.UTF-8'")
-    try:
-        warehouse = Warehouse(f"postgresql+psycopg://postgres@{PG_HOST}:5432/{name}")
+        warehouse = Warehouse(database.url)
         with warehouse.connect() as conn:  # the test can fail: this database orders 'a' before 'B'
             assert conn.exec_driver_sql("SELECT 'a' < 'B'").scalar() is True
         yield warehouse
     finally:
-        dispose_engines()
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        database.drop()
 
 
 def test_top_lists_and_recent_events_break_ties_in_byte_order(collated_warehouse: Warehouse, landing_dir: Path) -> None:
