@@ -13,7 +13,7 @@ import marshal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,21 @@ from analytics_pipeline.ingestion.readers import (
     lines_of_block,
 )
 from analytics_pipeline.ingestion.validate import (
+    _REFERRER_CACHE,
     EventRow,
     fast_event_row,
     fast_line_row,
     future_limit_text,
+    normalise_referrer,
     redact_raw,
     start_floor_text,
     validate_event,
 )
+
+try:  # the compiled fast path (_fastpath.c), built by ``pip install -e .``
+    from analytics_pipeline.ingestion import _fastpath as compiled
+except ImportError:  # a source tree nobody built: the Python fast path does the same, slower
+    compiled = None
 
 Rejection = tuple[int, str, str]  # line_number, raw, reason
 
@@ -97,6 +104,30 @@ def csv_header_problem(header: list[str]) -> str | None:
     return (f"CSV header lacks required column(s) {', '.join(missing)}; header found: {found!r}")
 
 
+# The fields the compiled fast path reads, in its order (_fastpath.c's F_* constants).
+COMPILED_FIELDS = ("event_id", "website_id", "session_id", "visitor_id", "event_type", "occurred_at",
+                   "event_name", "url_path", "referrer", "properties")
+
+
+def compiled_columns(header: list[str]) -> tuple[int, ...] | None:
+    """Each of :data:`COMPILED_FIELDS`' cell index in a CSV record (-1: no such column), or
+    ``None`` when a field's column is named twice (then the last one counts, as in
+    :func:`_csv_object`: the general way)."""
+    if any(header.count(name) > 1 for name in COMPILED_FIELDS):
+        return None
+    return tuple(header.index(name) if name in header else -1 for name in COMPILED_FIELDS)
+
+
+def _near_days(days: frozenset[str]) -> frozenset[str]:
+    """UTC days within a day of one of ``days``: an event on them may fall on one of ``days``
+    in its website's zone (websites.FrozenLocalDays), so the compiled path leaves it to Python."""
+    near = set()
+    for day in days:
+        base = date.fromisoformat(day)
+        near.update(str(base + timedelta(days=k)) for k in (-1, 0, 1))
+    return frozenset(near)
+
+
 def _csv_object(header: list[str], cells: list[str]) -> dict[str, Any] | str:
     if cells[:1] == [CSV_ERROR]:
         return f"malformed CSV record: {cells[1]}"
@@ -140,8 +171,6 @@ def prepare_chunk(
     floor = start_floor_text(start)
     day_counts = chunk.day_counts
     postgres = dialect == "postgresql"
-    copy_lines: list[str] = []
-    key_lines: list[str] = []
     seen: set[str] = set()
     # The common valid line takes fast_line_row (JSONL) or fast_event_row; anything else gets
     # validate_event's verdict.
@@ -155,7 +184,27 @@ def prepare_chunk(
     # (websites.FrozenLocalDays).
     frozen_utc = frozen_days if isinstance(frozen_days, frozenset) else None
     frozen_local = frozen_days if frozen_utc is None and frozen_days else None
-    for line_number, payload in records:
+    copy_data = bytearray()
+    key_data = bytearray()
+    # Runs of common valid records go through the compiled fast path (_fastpath.c), which
+    # stops at the first record it is not sure of; the loop below decides that one.
+    run = None
+    if compiled is not None and limit is not None:
+        if jsonl:
+            run, extra = compiled.jsonl_run, ()
+        elif header_problem is None and (columns := compiled_columns(header or [])) is not None:
+            run, extra = compiled.csv_run, (columns, len(header or []))
+        frozen_near = frozen_utc if frozen_local is None else _near_days(frozen_local.days)
+        state = (postgres, limit, floor, frozen_near or None, seen, row_lines, day_counts, rows, copy_data,
+                 key_data, _REFERRER_CACHE, normalise_referrer)
+    index, total = 0, len(records)
+    while index < total:
+        if run is not None:
+            index = run(records, index, *extra, *state)
+            if index == total:
+                break
+        line_number, payload = records[index]
+        index += 1
         if jsonl:
             if line_number == 1 and payload.startswith(_BOM):
                 payload = payload[3:]
@@ -223,20 +272,18 @@ def prepare_chunk(
         day_counts[day] = day_counts.get(day, 0) + 1
         if postgres:
             if plain:
-                copy_lines.append("\t".join(result))
-                key_lines.append(event_id + "\t" + timestamp)
+                copy_data += ("\t".join(result) + "\n").encode("utf-8")
+                key_data += (event_id + "\t" + timestamp + "\n").encode("utf-8")
             else:
-                copy_lines.append("\t".join(map(_copy_field, result)))
-                key_lines.append(_copy_field(event_id) + "\t" + timestamp)
+                copy_data += ("\t".join(map(_copy_field, result)) + "\n").encode("utf-8")
+                key_data += (_copy_field(event_id) + "\t" + timestamp + "\n").encode("utf-8")
         else:
             rows.append(result)
     chunk.accepted = chunk.lines - len(rejections)
     chunk.days = set(day_counts)
-    if copy_lines:
-        copy_lines.append("")
-        key_lines.append("")
-        chunk.copy_data = "\n".join(copy_lines).encode("utf-8")
-        chunk.key_data = "\n".join(key_lines).encode("utf-8")
+    if copy_data:
+        chunk.copy_data = bytes(copy_data)
+        chunk.key_data = bytes(key_data)
     chunk.cpu_seconds = time.thread_time() - started
     return chunk
 

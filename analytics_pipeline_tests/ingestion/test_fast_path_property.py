@@ -7,6 +7,9 @@ PostgreSQL) must give the same rows, the same rejections with the same reasons, 
 order. Lines come from :mod:`hostile` (NUL everywhere, control characters, invalid UTF-8, BOM,
 CRLF, deep nesting, huge values, timestamps at every edge).
 
+Every test runs twice: with the compiled fast path (``_fastpath.c``, which takes runs of common
+records) and with the Python one alone (``prepare.compiled = None``).
+
 Default: a small number of examples (CI). ``ANALYTICS_TEST_HYPOTHESIS_PROFILE=large`` runs
 10,000 examples per property (see docs/bad-input.md).
 """
@@ -21,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analytics_pipeline.ingestion import prepare
 from analytics_pipeline.ingestion.prepare import (
     _csv_object,
     csv_header_problem,
@@ -49,6 +53,19 @@ PROPERTY = settings(max_examples=examples(150), derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture])
 FROZEN = frozenset({"2024-02-29"})  # a retention-dropped day
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def fast_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "python":
+        monkeypatch.setattr(prepare, "compiled", None)
+    return request.param
+
+
+def test_the_compiled_fast_path_is_built(fast_path: str) -> None:
+    """``pip install -e .`` (make) compiles _fastpath.c; without it ingestion is 3-5x slower."""
+    if fast_path == "compiled":
+        assert prepare.compiled is not None, "analytics_pipeline/ingestion/_fastpath.c is not built: pip install -e ."
 BOM = b"\xef\xbb\xbf"
 
 
@@ -203,3 +220,87 @@ def test_lines_where_the_two_parsers_could_disagree(line: bytes) -> None:
     chunks = {dialect: prepare_chunk("jsonl", None, records, NOW, dialect, FROZEN, START)
               for dialect in ("sqlite", "postgresql")}
     assert_same_as_reference("jsonl", None, records, chunks)
+
+
+# JSON numbers as text, in every form the grammar allows (and some it does not): the compiled
+# path copies a number's text into properties only when orjson would print the same text.
+JSON_NUMBER = st.from_regex(r"\A-?(0|[1-9][0-9]{0,24})(\.[0-9]{1,19})?([eE][+-]?[0-9]{1,3})?\Z") | st.sampled_from(
+    ["-0", "-0.0", "0.0", "1.0", "1.50", "0.001", "0.0001", "0.00999", "1e16", "1E2", "100000000000000.0",
+     "999999999999999.9", "123456789012345.6", "12345678901234.56", "18446744073709551616", "1e400", "01", "1.",
+     ".5", "+1", "0x10", "NaN", "Infinity"])
+WHITESPACE = st.sampled_from(["", "", " ", "\t", "\r", "  ", "\n"])
+
+
+@st.composite
+def spaced_line(draw: st.DrawFn) -> bytes:
+    """A custom event whose properties hold numbers as text and whitespace between the tokens."""
+    def ws() -> str:
+        return draw(WHITESPACE).replace("\n", " ")  # a raw newline would end the line
+
+    numbers = draw(st.lists(JSON_NUMBER, min_size=1, max_size=3))
+    keys = draw(st.lists(st.sampled_from(["n", "m", "ip", "context", "é", "n"]), min_size=len(numbers),
+                         max_size=len(numbers)))
+    shapes = st.sampled_from(["{0}", "[{0}]", '{{"x":{0}}}'])
+    members = [ws() + f'"{key}"' + ws() + ":" + ws() + draw(shapes).format(number) + ws()
+               for key, number in zip(keys, numbers)]
+    fields = [f'"event_id":"sp-{draw(st.integers(0, 3))}"', '"website_id":"w"', '"session_id":"s"',
+              '"visitor_id":"v"', '"event_type":"custom"', '"event_name":"n"',
+              '"occurred_at":"2024-03-01T10:00:00Z"', '"properties":{' + ",".join(members) + "}"]
+    order = draw(st.permutations(fields))
+    return ("{" + ws() + f"{ws()},{ws()}".join(f.replace(":", ws() + ":" + ws(), 1) for f in order) + ws() + "}").encode()
+
+
+@PROPERTY
+@given(lines=st.lists(spaced_line(), min_size=1, max_size=6))
+def test_numbers_and_whitespace_decided_as_validate_event_decides(lines: list[bytes]) -> None:
+    records = [(n, line + b"\n") for n, line in enumerate(lines, 1)]
+    chunks = {dialect: prepare_chunk("jsonl", None, records, NOW, dialect, FROZEN, START)
+              for dialect in ("sqlite", "postgresql")}
+    assert_same_as_reference("jsonl", None, records, chunks)
+
+
+@pytest.mark.parametrize("properties", [
+    b'{"a":{"b":1,"b":2}}', b'{"a":[{"k":1},{"k":2}]}', b'{"context":{"ua":"x"}}', b'{"ctx":{"ip":"1.2.3.4"}}',
+    b'{"v":57.34,"w":-0.5,"x":100.0,"y":0.0,"z":1e2}', b'{}', b'{"a":[]}', b'{"a":[1,[2,[3]]]}',
+    b'{"s":"\xe2\x80\xa8 \x7f \xf0\x9f\x92\xa5"}', b'{"t":true,"f":false,"n":null}',
+    b'{' + b",".join(b'"k%d":%d' % (i, i) for i in range(40)) + b'}',
+    b'{"d":' + b'{"d":' * 70 + b'1' + b'}' * 70 + b'}',
+])
+def test_properties_the_compiled_path_copies_or_defers(properties: bytes) -> None:
+    line = b'{' + _BASE + b',"event_type":"custom","event_name":"x","properties":' + properties + b'}\n'
+    records = [(1, line)]
+    chunks = {dialect: prepare_chunk("jsonl", None, records, NOW, dialect, FROZEN, START)
+              for dialect in ("sqlite", "postgresql")}
+    assert_same_as_reference("jsonl", None, records, chunks)
+
+
+@pytest.mark.parametrize("ids", [
+    ("\u00e9" * 128, "w" * 64), ("\u00e9" * 129, "w"), ("e", "\u00e9" * 64), ("e", "\u00e9" * 65),
+    ("\U0001f4a5" * 128, "w"), ("\U0001f4a5" * 129, "w"),
+])
+def test_id_limits_count_characters_not_bytes(ids: tuple[str, str]) -> None:
+    event_id, website_id = ids
+    line = ('{"event_id":"%s","website_id":"%s","session_id":"s","visitor_id":"v","event_type":"pageview",'
+            '"url_path":"/","occurred_at":"2024-03-01T10:00:00Z"}\n' % (event_id, website_id)).encode()
+    records = [(1, line)]
+    chunks = {dialect: prepare_chunk("jsonl", None, records, NOW, dialect, FROZEN, START)
+              for dialect in ("sqlite", "postgresql")}
+    assert_same_as_reference("jsonl", None, records, chunks)
+    assert (len(chunks["sqlite"].rows) == 1) == (len(event_id) <= 128 and len(website_id) <= 64)
+
+
+def test_csv_cells_with_tabs_newlines_and_backslashes(tmp_path: Path) -> None:
+    """CSV cells, unlike JSON strings, can hold raw tabs and line ends: COPY text escapes them."""
+    path = tmp_path / "cells.csv"
+    path.write_text(
+        "event_id,website_id,session_id,visitor_id,event_type,event_name,url_path,referrer,occurred_at,properties\n"
+        'e\t1,w,s,v,pageview,,"/a\nb",https://www.Example.com/x,2024-03-01T10:00:00Z,"{""a"":""x y""}"\n'
+        'e\\2,w,"s\r",v,custom,"na\\me",,"Mail\\",2024-03-01T10:00:00.25Z,\n'
+        "e3,w,s,v,pageview,,/,,2024-03-01T10:00:00Z,{ \"a\" : 1 }\n",
+        encoding="utf-8", newline="")
+    header, records_iter = iter_csv(path)
+    records = list(records_iter)
+    chunks = {dialect: prepare_chunk("csv", header, records, NOW, dialect, FROZEN, START)
+              for dialect in ("sqlite", "postgresql")}
+    assert_same_as_reference("csv", header, records, chunks)
+    assert [row[0] for row in chunks["sqlite"].rows] == ["e\t1", "e\\2", "e3"]
