@@ -8,7 +8,8 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 .PHONY: demo test dev serve bench clean
 .PHONY: test-topology
 
-$(STAMP): pyproject.toml
+# setup.py compiles ingestion's fast path (analytics_pipeline/ingestion/_fastpath.c).
+$(STAMP): pyproject.toml setup.py analytics_pipeline/ingestion/_fastpath.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
