@@ -32,7 +32,10 @@ typedef struct {
     Py_ssize_t cap;
 } Buf;
 
+/* Appends; 0 done, 1 beyond MAX_PROPERTIES_BYTES (such properties are refused by the rules:
+ * the general way says so, and memory stays small whatever the input), -1 error set. */
 static int buf_put(Buf *b, const char *s, Py_ssize_t n) {
+    if (b->size + n > MAX_PROPERTIES_BYTES + 1) return 1;
     if (b->size + n > b->cap) {
         Py_ssize_t cap = b->cap ? b->cap : 1024;
         while (cap < b->size + n) cap *= 2;
@@ -49,7 +52,12 @@ static int buf_put(Buf *b, const char *s, Py_ssize_t n) {
     return 0;
 }
 
-static Buf scratch = {NULL, 0, 0};  /* the GIL is held throughout: one is enough */
+/* In a function returning 1 / 0 / -1: append, or return 0 (too long) or -1 (error). */
+#define PUT(out, s, n)                       \
+    do {                                     \
+        int put_ = buf_put((out), (s), (n)); \
+        if (put_) return put_ < 0 ? -1 : 0;  \
+    } while (0)
 
 /* ---- UTF-8 ------------------------------------------------------------------------------ */
 
@@ -259,15 +267,16 @@ static int canon_container(Cur *c, Buf *out, int depth, char close) {
     Py_ssize_t key_len[32];
     int nkeys = 0;
     char open = close == '}' ? '{' : '[';
-    if (buf_put(out, &open, 1) < 0) return -1;
+    PUT(out, &open, 1);
     c->p++;
     skip_ws(c);
     if (c->p < c->end && *c->p == close) {
         c->p++;
-        return buf_put(out, &close, 1) < 0 ? -1 : 1;
+        PUT(out, &close, 1);
+        return 1;
     }
     for (int first = 1;; first = 0) {
-        if (!first && buf_put(out, ",", 1) < 0) return -1;
+        if (!first) PUT(out, ",", 1);
         if (close == '}') {
             const char *s;
             Py_ssize_t n;
@@ -277,7 +286,9 @@ static int canon_container(Cur *c, Buf *out, int depth, char close) {
                 if (key_len[k] == n && memcmp(keys[k], s, n) == 0) return 0;
             keys[nkeys] = s;
             key_len[nkeys++] = n;
-            if (buf_put(out, "\"", 1) < 0 || buf_put(out, s, n) < 0 || buf_put(out, "\":", 2) < 0) return -1;
+            PUT(out, "\"", 1);
+            PUT(out, s, n);
+            PUT(out, "\":", 2);
             skip_ws(c);
             if (c->p >= c->end || *c->p != ':') return 0;
             c->p++;
@@ -294,7 +305,8 @@ static int canon_container(Cur *c, Buf *out, int depth, char close) {
         }
         if (*c->p == close) {
             c->p++;
-            return buf_put(out, &close, 1) < 0 ? -1 : 1;
+            PUT(out, &close, 1);
+            return 1;
         }
         return 0;
     }
@@ -309,17 +321,20 @@ static int canon_value(Cur *c, Buf *out, int depth) {
     switch (*c->p) {
         case '"':
             if (!scan_string(c, &s, &n)) return 0;
-            return buf_put(out, start, c->p - start) < 0 ? -1 : 1;
+            PUT(out, start, c->p - start);
+            return 1;
         case '{': return canon_container(c, out, depth, '}');
         case '[': return canon_container(c, out, depth, ']');
         case 't':
         case 'f':
         case 'n':
             if (!skip_value(c, depth)) return 0;
-            return buf_put(out, start, c->p - start) < 0 ? -1 : 1;
+            PUT(out, start, c->p - start);
+            return 1;
         default:
             if (!scan_number(c, &s, &n, &integer) || !canonical_number(s, n, integer)) return 0;
-            return buf_put(out, s, n) < 0 ? -1 : 1;
+            PUT(out, s, n);
+            return 1;
     }
 }
 
@@ -411,14 +426,14 @@ static int field_of(const char *s, Py_ssize_t n) {
 
 /* The event of one JSON line into *ev (strings point into the line). 1: parsed; 0: unusual;
  * -1: error set. */
-static int parse_line(const char *line, Py_ssize_t len, Event *ev) {
+static int parse_line(const char *line, Py_ssize_t len, Event *ev, Buf *scratch) {
     if (len && (unsigned char)line[0] == 0xEF) return 0;  /* a byte-order mark: Python strips it */
     if (memchr(line, '\\', len)) return 0;
     if (!valid_utf8((const unsigned char *)line, len)) return 0;
     Cur c = {line, line + len};
     unsigned seen = 0;
     memset(ev, 0, sizeof(*ev));
-    scratch.size = 0;
+    scratch->size = 0;
     skip_ws(&c);
     if (c.p >= c.end || *c.p != '{') return 0;
     c.p++;
@@ -444,10 +459,10 @@ static int parse_line(const char *line, Py_ssize_t len, Event *ev) {
                 if (!scan_literal(&c, "null", 4)) return 0;
             } else if (f == F_PROPERTIES) {
                 if (c.p >= c.end || *c.p != '{') return 0;
-                int ok = canon_value(&c, &scratch, 1);
+                int ok = canon_value(&c, scratch, 1);
                 if (ok <= 0) return ok;
-                ev->properties = scratch.data;
-                ev->n[f] = scratch.size;
+                ev->properties = scratch->data;
+                ev->n[f] = scratch->size;
             } else {
                 if (!scan_string(&c, &ev->s[f], &ev->n[f])) return 0;
             }
@@ -766,20 +781,25 @@ static PyObject *jsonl_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (index == -1 && PyErr_Occurred()) return NULL;
     State st;
     if (state_from(&st, args + 2) < 0) return NULL;
+    /* properties' canonical text; one per call: normalise_referrer (Python) may let another
+     * thread run in between */
+    Buf scratch = {NULL, 0, 0};
     Event ev;
     for (; index < PyList_GET_SIZE(records); index++) {
         PyObject *record = PyList_GET_ITEM(records, index);
         if (!PyTuple_Check(record) || PyTuple_GET_SIZE(record) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(record, 1)))
             break;
         PyObject *payload = PyTuple_GET_ITEM(record, 1);
-        int ok = parse_line(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), &ev);
+        int ok = parse_line(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), &ev, &scratch);
         if (ok > 0) ok = take_event(&st, &ev, PyTuple_GET_ITEM(record, 0));
         if (ok < 0) {
+            PyMem_Free(scratch.data);
             Py_CLEAR(st.day_obj);
             return NULL;
         }
         if (ok == 0) break;
     }
+    PyMem_Free(scratch.data);
     return finish(&st, index);
 }
 
@@ -807,6 +827,7 @@ static PyObject *csv_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     }
     State st;
     if (state_from(&st, args + 4) < 0) return NULL;
+    Buf scratch = {NULL, 0, 0};  /* one per call, as in jsonl_run */
     Event ev;
     for (; index < PyList_GET_SIZE(records); index++) {
         PyObject *record = PyList_GET_ITEM(records, index);
@@ -836,10 +857,7 @@ static PyObject *csv_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs
             if (column[f] < 0) continue;
             Py_ssize_t n;
             const char *s = PyUnicode_AsUTF8AndSize(PyList_GET_ITEM(cells, column[f]), &n);
-            if (!s) {
-                Py_CLEAR(st.day_obj);
-                return NULL;
-            }
+            if (!s) goto error;
             if (n == 0) continue;  /* an empty cell is null */
             if (f == F_PROPERTIES) {
                 if (memchr(s, '\\', n)) {
@@ -854,10 +872,7 @@ static PyObject *csv_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs
                     break;
                 }
                 ok = canon_value(&c, &scratch, 1);
-                if (ok < 0) {
-                    Py_CLEAR(st.day_obj);
-                    return NULL;
-                }
+                if (ok < 0) goto error;
                 skip_ws(&c);
                 if (ok && c.p != c.end) ok = 0;
                 ev.properties = scratch.data;
@@ -868,13 +883,16 @@ static PyObject *csv_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs
             }
         }
         if (ok) ok = take_event(&st, &ev, PyTuple_GET_ITEM(record, 0));
-        if (ok < 0) {
-            Py_CLEAR(st.day_obj);
-            return NULL;
-        }
+        if (ok < 0) goto error;
         if (ok == 0) break;
     }
+    PyMem_Free(scratch.data);
     return finish(&st, index);
+
+error:
+    PyMem_Free(scratch.data);
+    Py_CLEAR(st.day_obj);
+    return NULL;
 }
 
 /* parse_only(records) -> records parsed: the parsing half of jsonl_run / csv_run alone (JSON
@@ -886,14 +904,18 @@ static PyObject *parse_only(PyObject *self, PyObject *records) {
         return NULL;
     }
     Py_ssize_t parsed = 0;
+    Buf scratch = {NULL, 0, 0};
     Event ev;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
         PyObject *record = PyList_GET_ITEM(records, i);
         if (!PyTuple_Check(record) || PyTuple_GET_SIZE(record) != 2) continue;
         PyObject *payload = PyTuple_GET_ITEM(record, 1);
         if (PyBytes_Check(payload)) {
-            int ok = parse_line(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), &ev);
-            if (ok < 0) return NULL;
+            int ok = parse_line(PyBytes_AS_STRING(payload), PyBytes_GET_SIZE(payload), &ev, &scratch);
+            if (ok < 0) {
+                PyMem_Free(scratch.data);
+                return NULL;
+            }
             parsed += ok;
         } else if (PyList_Check(payload)) {
             int ok = 1;
@@ -908,6 +930,7 @@ static PyObject *parse_only(PyObject *self, PyObject *records) {
             parsed += ok;
         }
     }
+    PyMem_Free(scratch.data);
     return PyLong_FromSsize_t(parsed);
 }
 
