@@ -176,58 +176,6 @@ static int scan_number(Cur *c, const char **s, Py_ssize_t *n, int *integer) {
     return 1;
 }
 
-static int skip_value(Cur *c, int depth);
-
-static int skip_container(Cur *c, int depth, char close) {
-    if (depth > MAX_DEPTH) return 0;
-    c->p++;
-    skip_ws(c);
-    if (c->p < c->end && *c->p == close) {
-        c->p++;
-        return 1;
-    }
-    for (;;) {
-        if (close == '}') {
-            const char *s;
-            Py_ssize_t n;
-            if (!scan_string(c, &s, &n)) return 0;
-            skip_ws(c);
-            if (c->p >= c->end || *c->p != ':') return 0;
-            c->p++;
-            skip_ws(c);
-        }
-        if (!skip_value(c, depth + 1)) return 0;
-        skip_ws(c);
-        if (c->p >= c->end) return 0;
-        if (*c->p == ',') {
-            c->p++;
-            skip_ws(c);
-            continue;
-        }
-        if (*c->p == close) {
-            c->p++;
-            return 1;
-        }
-        return 0;
-    }
-}
-
-static int skip_value(Cur *c, int depth) {
-    if (c->p >= c->end) return 0;
-    const char *s;
-    Py_ssize_t n;
-    int integer;
-    switch (*c->p) {
-        case '"': return scan_string(c, &s, &n);
-        case '{': return skip_container(c, depth, '}');
-        case '[': return skip_container(c, depth, ']');
-        case 't': return scan_literal(c, "true", 4);
-        case 'f': return scan_literal(c, "false", 5);
-        case 'n': return scan_literal(c, "null", 4);
-        default: return scan_number(c, &s, &n, &integer);
-    }
-}
-
 /* A number exactly as orjson.dumps(orjson.loads(text)) prints it: integers of up to 18 digits
  * but -0, and decimals of up to 15 significant digits in [0.001, 1e15) written without an
  * exponent or trailing zeros (x.0 aside; then the shortest round-trip form is the text). */
@@ -256,45 +204,54 @@ static int canonical_number(const char *s, Py_ssize_t n, int integer) {
     return int_len <= 15 && digits <= 15;
 }
 
-/* The canonical (orjson.dumps) text of the JSON value at c->p, appended to out. 0: the value is
- * not one this can reproduce exactly; the general way then decides. */
-static int canon_value(Cur *c, Buf *out, int depth);
+/* The JSON value at c->p, skipped; with `out`, also its canonical (orjson.dumps) text appended.
+ * 1: done; 0: not a value this can take (invalid JSON, too deep, or, with `out`, one whose
+ * canonical text this cannot reproduce exactly: the general way then decides); -1: error. */
+static int scan_value(Cur *c, Buf *out, int depth);
 
-static int canon_container(Cur *c, Buf *out, int depth, char close) {
+/* Appends when there is an output; see PUT. */
+#define EMIT(out, s, n)           \
+    do {                          \
+        if (out) PUT(out, s, n);  \
+    } while (0)
+
+static int scan_container(Cur *c, Buf *out, int depth, char close) {
     if (depth > MAX_DEPTH) return 0;
     /* key slices of this object, to refuse duplicate keys (orjson keeps the last value) */
     const char *keys[32];
     Py_ssize_t key_len[32];
     int nkeys = 0;
     char open = close == '}' ? '{' : '[';
-    PUT(out, &open, 1);
+    EMIT(out, &open, 1);
     c->p++;
     skip_ws(c);
     if (c->p < c->end && *c->p == close) {
         c->p++;
-        PUT(out, &close, 1);
+        EMIT(out, &close, 1);
         return 1;
     }
     for (int first = 1;; first = 0) {
-        if (!first) PUT(out, ",", 1);
+        if (!first) EMIT(out, ",", 1);
         if (close == '}') {
             const char *s;
             Py_ssize_t n;
             if (!scan_string(c, &s, &n)) return 0;
-            if (nkeys == 32) return 0;
-            for (int k = 0; k < nkeys; k++)
-                if (key_len[k] == n && memcmp(keys[k], s, n) == 0) return 0;
-            keys[nkeys] = s;
-            key_len[nkeys++] = n;
-            PUT(out, "\"", 1);
-            PUT(out, s, n);
-            PUT(out, "\":", 2);
+            if (out) {
+                if (nkeys == 32) return 0;
+                for (int k = 0; k < nkeys; k++)
+                    if (key_len[k] == n && memcmp(keys[k], s, n) == 0) return 0;
+                keys[nkeys] = s;
+                key_len[nkeys++] = n;
+                PUT(out, "\"", 1);
+                PUT(out, s, n);
+                PUT(out, "\":", 2);
+            }
             skip_ws(c);
             if (c->p >= c->end || *c->p != ':') return 0;
             c->p++;
             skip_ws(c);
         }
-        int ok = canon_value(c, out, depth + 1);
+        int ok = scan_value(c, out, depth + 1);
         if (ok <= 0) return ok;
         skip_ws(c);
         if (c->p >= c->end) return 0;
@@ -305,38 +262,42 @@ static int canon_container(Cur *c, Buf *out, int depth, char close) {
         }
         if (*c->p == close) {
             c->p++;
-            PUT(out, &close, 1);
+            EMIT(out, &close, 1);
             return 1;
         }
         return 0;
     }
 }
 
-static int canon_value(Cur *c, Buf *out, int depth) {
+static int scan_value(Cur *c, Buf *out, int depth) {
     if (c->p >= c->end) return 0;
     const char *s;
     Py_ssize_t n;
     int integer;
     const char *start = c->p;
     switch (*c->p) {
+        case '{': return scan_container(c, out, depth, '}');
+        case '[': return scan_container(c, out, depth, ']');
         case '"':
             if (!scan_string(c, &s, &n)) return 0;
-            PUT(out, start, c->p - start);
-            return 1;
-        case '{': return canon_container(c, out, depth, '}');
-        case '[': return canon_container(c, out, depth, ']');
+            break;
         case 't':
+            if (!scan_literal(c, "true", 4)) return 0;
+            break;
         case 'f':
+            if (!scan_literal(c, "false", 5)) return 0;
+            break;
         case 'n':
-            if (!skip_value(c, depth)) return 0;
-            PUT(out, start, c->p - start);
-            return 1;
+            if (!scan_literal(c, "null", 4)) return 0;
+            break;
         default:
-            if (!scan_number(c, &s, &n, &integer) || !canonical_number(s, n, integer)) return 0;
-            PUT(out, s, n);
-            return 1;
+            if (!scan_number(c, &s, &n, &integer) || (out && !canonical_number(s, n, integer))) return 0;
     }
+    EMIT(out, start, c->p - start);
+    return 1;
 }
+
+static int skip_value(Cur *c, int depth) { return scan_value(c, NULL, depth); }
 
 /* ---- timestamps -------------------------------------------------------------------------- */
 
@@ -459,7 +420,7 @@ static int parse_line(const char *line, Py_ssize_t len, Event *ev, Buf *scratch)
                 if (!scan_literal(&c, "null", 4)) return 0;
             } else if (f == F_PROPERTIES) {
                 if (c.p >= c.end || *c.p != '{') return 0;
-                int ok = canon_value(&c, scratch, 1);
+                int ok = scan_value(&c, scratch, 1);
                 if (ok <= 0) return ok;
                 ev->properties = scratch->data;
                 ev->n[f] = scratch->size;
@@ -871,7 +832,7 @@ static PyObject *csv_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs
                     ok = 0;
                     break;
                 }
-                ok = canon_value(&c, &scratch, 1);
+                ok = scan_value(&c, &scratch, 1);
                 if (ok < 0) goto error;
                 skip_ws(&c);
                 if (ok && c.p != c.end) ok = 0;
