@@ -1,4 +1,4 @@
-"""Dagster's default run launcher, made checkable by run monitoring.
+"""Run launchers: Dagster's default one made checkable by run monitoring, and a warm one.
 
 The default launcher starts each run as a subprocess of the code server. When only the run's
 process dies, the code server notices and marks the run failed. When the code server dies too
@@ -7,13 +7,25 @@ one run of a job at a time, blocks every later run of that job. Dagster's run mo
 daemon) asks the launcher whether a run's worker is still alive, but the default launcher cannot
 answer. :class:`MonitoredRunLauncher` answers from what the run records: the code server that
 started it (the ``.dagster/grpc_info`` tag) and the run worker's process id (its RUN_START
-event). dagster.yaml configures it; run monitoring then marks such runs failed.
+event). Run monitoring then marks such runs failed.
+
+:class:`WarmRunLauncher` (dagster.yaml's choice on one machine) starts each run's worker by forking
+a process that has already imported Dagster, instead of a new Python that imports it again
+(about 0.9 s of a run's 1.4 s start): the worker runs ``dagster api execute_run``'s own body,
+as Dagster's container launchers do, and imports the code location afresh, so a reloaded
+location's new code is what runs. It is checked by run monitoring the same way, from the
+worker's process id, and a run is cancelled by interrupting its worker (what the code server
+does for the default launcher).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import signal
+import socket
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -141,3 +153,88 @@ class MonitoredRunLauncher(DefaultRunLauncher):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:200]
+
+
+# -- the warm launcher ---------------------------------------------------------------------------
+WARM_TAG = "analytics/run_worker"  # {"host": ..., "pid": ...} of a worker the warm launcher started
+# What the fork server imports once: Dagster's run-worker side (the code location is imported
+# by each worker, so that a reloaded location runs its new code).
+WARM_PRELOAD = ["dagster", "dagster._cli.api"]
+
+
+def _warm_context() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WARM_PRELOAD)
+    return context
+
+
+def _run_worker(input_json: str, working_directory: str | None) -> None:
+    """A run's worker: ``dagster api execute_run INPUT_JSON``, in a forked, warm process."""
+    if working_directory:
+        os.chdir(working_directory)
+    from dagster._cli.api import execute_run_command
+
+    execute_run_command.callback(input_json, None)
+
+
+def warm_worker(run: dg.DagsterRun) -> tuple[str, int] | None:
+    """(host, pid) of the run's worker when the warm launcher started it."""
+    raw = run.tags.get(WARM_TAG)
+    if not raw:
+        return None
+    info = json.loads(raw)
+    return info["host"], int(info["pid"])
+
+
+class WarmRunLauncher(MonitoredRunLauncher):
+    """Runs in worker processes forked from a fork server that has imported Dagster (see the
+    module docstring), on the machine and in the Python environment of the process that launches
+    them (the daemon). A location in another Python environment is launched by its code server,
+    and runs this launcher did not start (e.g. from before a switch) are judged and terminated
+    as :class:`MonitoredRunLauncher`'s."""
+
+    def launch_run(self, context) -> None:  # type: ignore[no-untyped-def]
+        from dagster._grpc.types import ExecuteRunArgs
+        from dagster._serdes import serialize_value
+
+        run = context.dagster_run
+        origin = run.job_code_origin
+        if origin is None or os.path.realpath(origin.executable_path) != os.path.realpath(sys.executable):
+            # A location in another Python environment: its own code server starts the run.
+            return super().launch_run(context)
+        args = ExecuteRunArgs(job_origin=origin, run_id=run.run_id, instance_ref=self._instance.get_ref())
+        # The code server runs in its location's working directory; so does the worker.
+        working_directory = getattr(origin.repository_origin.code_pointer, "working_directory", None)
+        process = _warm_context().Process(target=_run_worker, args=(serialize_value(args), working_directory),
+                                          name=f"dagster-run-{run.run_id[:8]}")
+        process.start()
+        # The worker outlives this process (a daemon restart leaves runs going, as the code
+        # server's do): not joined at exit, its exit status collected by the fork server.
+        multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
+        self._instance.add_run_tags(run.run_id, {WARM_TAG: json.dumps({"host": socket.gethostname(),
+                                                                        "pid": process.pid})})
+
+    def terminate(self, run_id: str) -> bool:
+        run = self._instance.get_run_by_id(run_id)
+        worker = warm_worker(run) if run is not None else None
+        if worker is None:
+            return super().terminate(run_id)
+        if run.is_finished:
+            return False
+        self._instance.report_run_canceling(run)
+        host, pid = worker
+        if host != socket.gethostname() or not process_alive(pid):
+            return False
+        os.kill(pid, signal.SIGINT)  # the worker cancels the run, as on the code server's request
+        return True
+
+    def check_run_worker_health(self, run: dg.DagsterRun) -> CheckRunHealthResult:
+        worker = warm_worker(run)
+        if worker is None:
+            return super().check_run_worker_health(run)
+        host, pid = worker
+        if host != socket.gethostname():
+            return CheckRunHealthResult(WorkerStatus.UNKNOWN, f"run worker pid {pid} runs on {host}")
+        if process_alive(pid):
+            return CheckRunHealthResult(WorkerStatus.RUNNING)
+        return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker pid {pid} is gone")

@@ -58,10 +58,9 @@ JOBS = ["empty_job", "sessions_job", "ingest_job"]
 
 
 def _boot_time() -> float:
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    raise RuntimeError("no btime in /proc/stat")
+    """The boot time in epoch seconds, to 10 ms (``/proc/uptime``; ``btime`` in /proc/stat is
+    whole seconds, enough to misplace a process that starts within a second of its run)."""
+    return time.time() - float(Path("/proc/uptime").read_text().split()[0])
 
 
 BOOT = _boot_time()

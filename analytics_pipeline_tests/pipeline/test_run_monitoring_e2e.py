@@ -1,7 +1,8 @@
 """A run whose process dies is marked failed and the next tick launches, under a real daemon.
 
 ``dagster-daemon run`` against a temporary DAGSTER_HOME holding the repository's dagster.yaml
-(with the monitoring poll cut from 30 s to one second so the test stays short) and a workspace for the tiny location in ``orchestration_location.py``. Its sensor
+with the code server's launcher (``MonitoredRunLauncher``, deploy/dagster.yaml's; the warm one is
+in ``test_warm_launcher_e2e.py``), the monitoring poll cut from 30 s to one second so the test stays short, and a workspace for the tiny location in ``orchestration_location.py``. Its sensor
 launches ``hold_job`` whenever none is going; the test kills the run's process with SIGKILL,
 then kills a second run together with its code server. Every process started here is stopped
 at the end (the daemon runs in its own process group, which holds its code server and runs).
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -42,13 +44,17 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 45) -> T
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-@pytest.fixture
-def daemon_home(tmp_path: Path) -> Iterator[tuple[dg.DagsterInstance, Path]]:
+@contextmanager
+def running_daemon(tmp_path: Path, launcher: str | None = None) -> Iterator[tuple[dg.DagsterInstance, Path]]:
+    """``dagster-daemon run`` on the repository's dagster.yaml (``launcher``: another class of
+    analytics_pipeline.run_launcher), the tiny location, and an instance to watch it with."""
     home, work = tmp_path / "dagster_home", tmp_path / "work"
     home.mkdir()
     work.mkdir()
     config = yaml.safe_load((REPO / "dagster.yaml").read_text())
     config["run_monitoring"]["poll_interval_seconds"] = 1
+    if launcher is not None:
+        config["run_launcher"]["class"] = launcher
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(yaml.safe_dump({"load_from": [{"python_file": {
@@ -81,6 +87,13 @@ def daemon_home(tmp_path: Path) -> Iterator[tuple[dg.DagsterInstance, Path]]:
             pass
         log.close()
         print((tmp_path / "daemon.log").read_text()[-4000:])
+
+
+@pytest.fixture
+def daemon_home(tmp_path: Path) -> Iterator[tuple[dg.DagsterInstance, Path]]:
+    """Runs started by the code server (the default launcher, as in deploy/dagster.yaml)."""
+    with running_daemon(tmp_path, "MonitoredRunLauncher") as started:
+        yield started
 
 
 def _hold_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
