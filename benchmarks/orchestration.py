@@ -286,6 +286,9 @@ def measure_dev(window: float, code_root: Path, root: Path) -> None:
         print(f"{elapsed:>9.0f}{used:>9.1f}{used * scale:>12.0f}{used / elapsed:>7.3f}{len(runs):>6}"
               f"{len(runs) * scale:>11.0f}")
         print("runs in the window: " + ", ".join(f"{job} {n}" for job, n in sorted(by_job.items())))
+        unfinished = [f"{r.dagster_run.job_name} {r.dagster_run.status.value}" for r in runs
+                      if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS]
+        print("runs not (yet) successful: " + (", ".join(unfinished) if unfinished else "none"))
         print(f"(CPU of every process dagster dev started, after 30 s of start-up; scaled to an hour "
               f"from {elapsed:.0f} s)")
     finally:
