@@ -156,7 +156,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 # -- the warm launcher ---------------------------------------------------------------------------
-WARM_TAG = "analytics/run_worker"  # {"host": ..., "pid": ...} of a worker the warm launcher started
+# {"host": ..., "pid": ...} of a worker the warm launcher started. Under ".dagster/", like the
+# default launcher's grpc_info tag, so the UI keeps it with the system tags, off the Runs page.
+WARM_TAG = ".dagster/analytics_run_worker"
 # What the fork server imports once: Dagster's run-worker side (the code location is imported
 # by each worker, so that a reloaded location runs its new code).
 WARM_PRELOAD = ["dagster", "dagster._cli.api"]
