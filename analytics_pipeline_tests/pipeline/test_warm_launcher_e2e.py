@@ -72,3 +72,28 @@ def test_runs_start_warm_die_visibly_and_cancel(warm_daemon):
     wait_for("the terminated run to be cancelled",
              lambda: _status(instance, second.run_id, dg.DagsterRunStatus.CANCELED))
     wait_for("its worker to exit", lambda: not process_alive(second_pid), timeout=20)
+
+
+def _daemon_pid(tmp_path: Path) -> int:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if "dagster-daemon run" in cmd and str(tmp_path) in cmd:
+                return int(entry.name)
+    raise AssertionError("no dagster-daemon process for this test")
+
+
+def test_a_run_outlives_its_daemon_and_records_its_own_end(warm_daemon, tmp_path: Path):
+    """Stopping the daemon neither waits for the runs its launcher started nor stops them."""
+    instance, work = warm_daemon
+    run, pid = wait_for("the sensor's first run to start", lambda: _running_with_pid(instance, work, set()),
+                        timeout=90)
+    daemon = _daemon_pid(tmp_path)
+    os.kill(daemon, signal.SIGTERM)
+    wait_for("the daemon to exit", lambda: not process_alive(daemon), timeout=30)
+    assert process_alive(pid)
+    (work / "release").touch()
+    wait_for("the run to record its own success", lambda: _status(instance, run.run_id, dg.DagsterRunStatus.SUCCESS))
