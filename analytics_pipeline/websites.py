@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -293,10 +293,19 @@ class FrozenLocalDays:
     def __bool__(self) -> bool:
         return bool(self.days)
 
+    @cached_property
+    def near_days(self) -> frozenset[str]:
+        """The UTC days an event on a frozen local day can have (a day either side: no zone is a
+        day or more from UTC); events on other UTC days are never on a frozen day."""
+        near: set[str] = set()
+        for day in self.days:
+            base = date.fromisoformat(day)
+            near.update(str(base + timedelta(days=k)) for k in (-1, 0, 1))
+        return frozenset(near)
+
     def local_day(self, website_id: str, utc_day: str, timestamp: str) -> str | None:
         """The event's local date when it is a frozen day, else None."""
-        near = date.fromisoformat(utc_day)
-        if not any(str(near + timedelta(days=k)) in self.days for k in (-1, 0, 1)):
+        if utc_day not in self.near_days:
             return None
         moment = datetime.fromisoformat(timestamp.replace(" ", "T").removesuffix("+00"))
         moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment

@@ -13,7 +13,7 @@ import marshal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,16 +118,6 @@ def compiled_columns(header: list[str]) -> tuple[int, ...] | None:
     return tuple(header.index(name) if name in header else -1 for name in COMPILED_FIELDS)
 
 
-def _near_days(days: frozenset[str]) -> frozenset[str]:
-    """UTC days within a day of one of ``days``: an event on them may fall on one of ``days``
-    in its website's zone (websites.FrozenLocalDays), so the compiled path leaves it to Python."""
-    near = set()
-    for day in days:
-        base = date.fromisoformat(day)
-        near.update(str(base + timedelta(days=k)) for k in (-1, 0, 1))
-    return frozenset(near)
-
-
 def _csv_object(header: list[str], cells: list[str]) -> dict[str, Any] | str:
     if cells[:1] == [CSV_ERROR]:
         return f"malformed CSV record: {cells[1]}"
@@ -194,7 +184,8 @@ def prepare_chunk(
             run, extra = compiled.jsonl_run, ()
         elif header_problem is None and (columns := compiled_columns(header or [])) is not None:
             run, extra = compiled.csv_run, (columns, len(header or []))
-        frozen_near = frozen_utc if frozen_local is None else _near_days(frozen_local.days)
+        # With websites in other zones, any UTC day near a frozen one goes the Python way.
+        frozen_near = frozen_utc if frozen_local is None else frozen_local.near_days
         state = (postgres, limit, floor, frozen_near or None, seen, row_lines, day_counts, rows, copy_data,
                  key_data, _REFERRER_CACHE, normalise_referrer)
     index, total = 0, len(records)
