@@ -200,7 +200,6 @@ def measure_split(landing: Path) -> dict:
     import orjson
 
     from analytics_pipeline.ingestion.prepare import _csv_object, compiled, prepare_chunk
-    from analytics_pipeline.ingestion.validate import _decode_common
 
     parse = prepare = 0.0
     for path in sorted(landing.iterdir()):
@@ -213,13 +212,10 @@ def measure_split(landing: Path) -> dict:
                 if kind == "csv":
                     _csv_object(header or [], payload)
                     continue
-                try:  # what the fast path decodes with, else what the general way does
-                    _decode_common(payload)
-                except Exception:
-                    try:
-                        orjson.loads(payload)
-                    except orjson.JSONDecodeError:
-                        pass
+                try:
+                    orjson.loads(payload)
+                except orjson.JSONDecodeError:
+                    pass
         parse += time.process_time() - started
         started = time.process_time()
         for start in range(0, len(records), 100_000):

@@ -32,7 +32,6 @@ from analytics_pipeline.ingestion.validate import (
     _REFERRER_CACHE,
     EventRow,
     fast_event_row,
-    fast_line_row,
     future_limit_text,
     normalise_referrer,
     redact_raw,
@@ -162,13 +161,11 @@ def prepare_chunk(
     day_counts = chunk.day_counts
     postgres = dialect == "postgresql"
     seen: set[str] = set()
-    # The common valid line takes fast_line_row (JSONL) or fast_event_row; anything else gets
-    # validate_event's verdict.
+    # The common valid record takes the compiled fast path (below) or else fast_event_row;
+    # anything else gets validate_event's verdict.
     limit = future_limit_text(now) if now.tzinfo is not None else None
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
-    fast_line = fast_line_row
-    null = "\\N" if postgres else None
     jsonl = kind == "jsonl"
     # Days retention dropped: UTC days, or with websites in other zones local days
     # (websites.FrozenLocalDays).
@@ -202,23 +199,18 @@ def prepare_chunk(
                 if not payload.strip():
                     chunk.lines -= 1  # a line holding only the byte-order mark is blank
                     continue
-            # The common line: decoded and checked in one C pass (validate.fast_line_row).
-            result = fast_line(payload, limit, null, floor) if limit is not None else None
-            if result is not None:
-                plain = postgres
-            else:
-                try:
-                    obj = loads(payload)
-                except decode_error as exc:
-                    raw = payload.decode("utf-8", "replace").rstrip("\r\n")
-                    reason = "line is not valid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
-                    rejections.append((line_number, redact_raw(raw), reason))
-                    continue
-                # JSON strings hold no raw control character and a line without a backslash holds
-                # no escape, so none of its values needs COPY escaping: join them as they are.
-                plain = postgres and b"\\" not in payload
-                # An escaped NUL needs validate_event's reason (text columns cannot store it).
-                unusual = b"\\u0000" in payload
+            try:
+                obj = loads(payload)
+            except decode_error as exc:
+                raw = payload.decode("utf-8", "replace").rstrip("\r\n")
+                reason = "line is not valid UTF-8" if "utf-8" in str(exc).lower() else f"invalid JSON: {exc}"
+                rejections.append((line_number, redact_raw(raw), reason))
+                continue
+            # JSON strings hold no raw control character and a line without a backslash holds
+            # no escape, so none of its values needs COPY escaping: join them as they are.
+            plain = postgres and b"\\" not in payload
+            # An escaped NUL needs validate_event's reason (text columns cannot store it).
+            unusual = b"\\u0000" in payload
         else:
             if header_problem is not None:
                 rejections.append((line_number, raw_text(kind, payload), header_problem))
@@ -233,8 +225,8 @@ def prepare_chunk(
             text = "".join(payload)
             plain = postgres and not ("\\" in text or "\t" in text or "\n" in text or "\r" in text)
             unusual = "\x00" in text
-            result = None
-        if result is None and limit is not None and not unusual:
+        result = None
+        if limit is not None and not unusual:
             result = fast_event_row(obj, limit, "\\N", floor) if plain else fast_event_row(obj, limit, None, floor)
         if result is None:
             plain = False

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
 import orjson
 
 MAX_ID = {"event_id": 128, "website_id": 64, "session_id": 128, "visitor_id": 128}
@@ -397,73 +396,3 @@ def redact_raw(raw: str) -> str:
     if len(encoded) > MAX_RAW_BYTES:
         raw = encoded[:MAX_RAW_BYTES].decode("utf-8", "ignore")
     return raw
-
-
-class _CommonEvent(msgspec.Struct):
-    """The shape of the common valid event, for :func:`fast_line_row`: msgspec decodes a line
-    into it and checks the types and id lengths in C. Fields SPEC §2 does not name are skipped."""
-
-    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    website_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    session_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    visitor_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    event_type: Literal["pageview", "custom"]
-    occurred_at: str
-    # A pageview's event_name is ignored by the rules, but one that breaks this just goes the
-    # general way.
-    event_name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_EVENT_NAME)] | None = None
-    url_path: Annotated[str, msgspec.Meta(max_length=MAX_URL_PATH)] | None = None
-    referrer: str | None = None
-    properties: dict[str, Any] | None = None
-
-
-_decode_common = msgspec.json.Decoder(_CommonEvent).decode
-_DecodeError = msgspec.DecodeError
-# Deeper lines go the general way: orjson and msgspec refuse different nesting depths (1,023
-# and the recursion limit). A line shorter than this cannot nest that deep, so is not counted.
-_FAST_MAX_NESTING = 512
-_FAST_NESTING_BYTES = 2 * _FAST_MAX_NESTING
-
-
-def fast_line_row(line: bytes, limit: str, null: str | None = None, floor: str = "") -> EventRow | None:
-    """:func:`fast_event_row` of a raw JSON line, decoding and checking the common shape in one
-    C pass (msgspec) instead of ``orjson.loads`` and Python checks; ``None`` whenever anything
-    is unusual, and then the caller takes the general way (``orjson.loads``, then
-    :func:`fast_event_row` or :func:`validate_event`).
-
-    Only lines where both parsers must agree are decoded here: no backslash (so no escapes:
-    no escaped key names, surrogates or ``\\u0000``), valid UTF-8 (msgspec does not check the
-    text of fields it skips), shallow nesting. Proven equal to :func:`validate_event` by the
-    differential property test, like :func:`fast_event_row`."""
-    if b"\\" in line or (len(line) > _FAST_NESTING_BYTES
-                           and line.count(b"{") + line.count(b"[") > _FAST_MAX_NESTING):
-        return None
-    if not line.isascii():
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    try:
-        event = _decode_common(line)
-    except _DecodeError:
-        return None
-    event_type = event.event_type
-    url_path = event.url_path
-    if event_type == "pageview":
-        event_name = None
-        if url_path is None:
-            return None
-    else:
-        event_name = event.event_name
-        if event_name is None:
-            return None
-    if url_path is not None and url_path[:1] != "/":
-        return None
-    occurred = _fast_timestamp_text(event.occurred_at, limit, floor)
-    if occurred is None:
-        return None
-    referrer = event.referrer
-    if referrer is not None:
-        referrer = normalise_referrer(referrer)
-    return _fast_row(event.event_id, event.website_id, event.session_id, event.visitor_id, event_type,
-                     event_name, url_path, referrer, occurred, event.properties, null)
