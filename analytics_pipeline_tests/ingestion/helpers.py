@@ -80,3 +80,16 @@ def all_stored_text(warehouse: Warehouse) -> str:
 def non_blank_lines(data: bytes) -> int:
     """What a JSONL file counts for: physical lines (split on ``\\n``) that are not blank."""
     return sum(1 for line in data.split(b"\n") if line.strip())
+
+
+def failing_on_call(real: Any, n: int, error: BaseException) -> Any:
+    """``real``, except that its ``n``-th call raises ``error`` instead of running."""
+    calls = {"n": 0}
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise error
+        return real(*args, **kwargs)
+
+    return wrapper

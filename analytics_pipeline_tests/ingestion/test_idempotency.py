@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from analytics_pipeline.ingestion import run
 from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline_tests.factories import custom_event, event, jsonl_bytes, write_csv, write_jsonl
-from analytics_pipeline_tests.ingestion.helpers import count, ingest, ledger, rejections, stored_events
+from analytics_pipeline_tests.ingestion.helpers import count, failing_on_call, ingest, ledger, rejections, stored_events
 
 
 def test_same_file_twice_loads_nothing_new(warehouse: Warehouse, landing_dir: Path) -> None:
@@ -99,20 +99,13 @@ def test_crash_mid_file_then_rerun_loads_every_line_exactly_once(
 ) -> None:
     lines = _mixed_lines(95)
     write_jsonl(landing_dir / "big.jsonl", lines)
-    calls = {"n": 0}
     if when == "inside-the-chunk-transaction":
-        real = run.load_chunk
-
-        def crashing(*args: Any, **kwargs: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise SimulatedCrash("power cut while loading chunk 3")
-            return real(*args, **kwargs)
-
-        monkeypatch.setattr(run, "load_chunk", crashing)
+        monkeypatch.setattr(run, "load_chunk",
+                            failing_on_call(run.load_chunk, 3, SimulatedCrash("power cut while loading chunk 3")))
         committed_lines = 20
     else:
         real = run._commit_chunk
+        calls = {"n": 0}
 
         def crashing(*args: Any, **kwargs: Any) -> Any:
             calls["n"] += 1

@@ -16,7 +16,7 @@ from analytics_pipeline.ingestion import run
 from analytics_pipeline.ingestion.run import ParserProcessFailed, _FileSource
 from analytics_pipeline.warehouse import Warehouse
 from analytics_pipeline_tests.factories import NOW, custom_event, event, jsonl_bytes
-from analytics_pipeline_tests.ingestion.helpers import count, ingest, ledger, rejections, stored_events
+from analytics_pipeline_tests.ingestion.helpers import count, failing_on_call, ingest, ledger, rejections, stored_events
 
 
 def _csv_bytes(events: list[dict[str, Any]]) -> bytes:
@@ -103,16 +103,7 @@ def test_a_failed_commit_stops_everything_after_it(warehouse: Warehouse, tmp_pat
     landing = tmp_path / "landing"
     landing.mkdir()
     _landing_files(landing)
-    real = run._commit_chunk
-    calls = {"n": 0}
-
-    def failing(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise OSError("disk full")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(run, "_commit_chunk", failing)
+    monkeypatch.setattr(run, "_commit_chunk", failing_on_call(run._commit_chunk, 4, OSError("disk full")))
     with pytest.raises(OSError, match="disk full"):
         ingest(warehouse, landing, workers=2, chunk_lines=50)
     committed = count(warehouse, "ingest_batches")
