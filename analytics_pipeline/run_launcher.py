@@ -236,7 +236,9 @@ class WarmRunLauncher(MonitoredRunLauncher):
             return super().check_run_worker_health(run)
         host, pid = worker
         if host != socket.gethostname():
-            return CheckRunHealthResult(WorkerStatus.UNKNOWN, f"run worker pid {pid} runs on {host}")
+            # Another machine's process (a daemon moved to a new host): not ours to judge, as in
+            # MonitoredRunLauncher; run monitoring's timeouts still apply.
+            return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker pid {pid} runs on {host}")
         if process_alive(pid):
             return CheckRunHealthResult(WorkerStatus.RUNNING)
         return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker pid {pid} is gone")
