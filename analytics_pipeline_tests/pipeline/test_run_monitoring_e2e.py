@@ -63,13 +63,19 @@ def running_daemon(tmp_path: Path, launcher: str | None = None) -> Iterator[tupl
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     env.update({"DAGSTER_HOME": str(home), "ORCHESTRATION_TEST_DIR": str(work),
                 "ANALYTICS_DATA_DIR": str(tmp_path / "data")})
+    # The instance's SQLite storages are created here, before the daemon opens them: two
+    # processes creating the same tables at once fail with "table ... already exists".
+    instance = dg.DagsterInstance.from_config(str(home))
+    instance.get_runs(limit=1)
+    instance.all_instigator_state()
+    instance.get_latest_materialization_events([])
     log = (tmp_path / "daemon.log").open("w")
     daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(workspace)], env=env,
                               cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        with dg.DagsterInstance.from_config(str(home)) as instance:
-            yield instance, work
+        yield instance, work
     finally:
+        instance.dispose()
         (work / "release").touch()
         for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
             try:
