@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, Iterator
 
 import dagster as dg
+from dagster._core.scheduler.instigation import InstigatorType, ScheduleInstigatorData
+from dagster._core.storage.tags import SCHEDULE_NAME_TAG, SCHEDULED_EXECUTION_TIME_TAG
+from dagster._utils.schedules import schedule_execution_time_iterator
 
 from analytics_pipeline import settings
 from analytics_pipeline.safe_text import markdown_cell
@@ -28,6 +32,10 @@ OWNER_TAG = "analytics/owner"
 # What launched a run and why: shown as tags on the Runs page.
 TRIGGER_TAG = "analytics/trigger"
 REASON_TAG = "analytics/reason"
+# On a run a schedule requested for a tick it missed (the daemon was down then).
+CATCH_UP_TAG = "analytics/catch_up"
+# A schedule catches up at most this many missed ticks (a month of daily ones) in one tick.
+MAX_CATCH_UP_TICKS = 31
 
 
 def job_tags(job_name: str, owner: str = OWNER) -> dict[str, str]:
@@ -117,15 +125,57 @@ def non_overlapping_schedule(
                 return skip
             return dg.RunRequest(run_key=f"{name}:{scheduled.isoformat()}", tags=tags)
         partition_key = partition_key_fn(scheduled)
+        requests = []
+        for missed in missed_ticks(context.instance, name, cron, scheduled):
+            key = partition_key_fn(missed)
+            if key != partition_key and _has_partition(job, key):
+                requests.append(dg.RunRequest(
+                    run_key=f"{name}:{key}", partition_key=key,
+                    tags={**tags, CATCH_UP_TAG: f"the tick of {missed:%Y-%m-%d %H:%M} UTC was missed"}))
         if not _has_partition(job, partition_key):
-            return dg.SkipReason(f"no partition {partition_key} for this tick (before ANALYTICS_START_DATE?)")
+            return requests or dg.SkipReason(
+                f"no partition {partition_key} for this tick (before ANALYTICS_START_DATE?)")
         running = active_run(context.instance, job.name)
-        if running is not None:
-            tags[REASON_TAG] = (f"queued behind run {running.run_id[:8]} of {job.name} "
+        if running is not None or requests:
+            tags[REASON_TAG] = ("queued behind the missed periods; starts after them" if running is None else
+                                f"queued behind run {running.run_id[:8]} of {job.name} "
                                 f"({running.status.value.lower()}); starts when it ends")
-        return dg.RunRequest(run_key=f"{name}:{partition_key}", partition_key=partition_key, tags=tags)
+        return requests + [dg.RunRequest(run_key=f"{name}:{partition_key}", partition_key=partition_key, tags=tags)]
 
     return _schedule
+
+
+def missed_ticks(instance: dg.DagsterInstance, schedule_name: str, cron: str, scheduled: datetime) -> list[datetime]:
+    """The ticks of ``schedule_name`` before ``scheduled`` that were never evaluated (the daemon
+    was down): those after the tick of its latest run, and after it was last started (a
+    schedule stopped on purpose does not catch up its stopped time), at most
+    ``MAX_CATCH_UP_TICKS`` of them, oldest first.
+
+    Dagster itself evaluates only the latest of several missed ticks of these schedules, so
+    without this a day the daemon was down at 01:00 would never be aggregated or reported."""
+    # The latest few runs: a re-execution of an old run carries that run's tick.
+    runs = instance.get_runs(dg.RunsFilter(tags={SCHEDULE_NAME_TAG: schedule_name}), limit=10)
+    ticks_run = [datetime.fromisoformat(r.tags[SCHEDULED_EXECUTION_TIME_TAG]).timestamp()
+                 for r in runs if r.tags.get(SCHEDULED_EXECUTION_TIME_TAG)]
+    if not ticks_run:
+        return []  # never ran: a new schedule starts from its current tick
+    since = max(ticks_run)
+    for state in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE):
+        data = state.instigator_data
+        if state.name == schedule_name and isinstance(data, ScheduleInstigatorData) and data.start_timestamp:
+            since = max(since, data.start_timestamp)
+    ticks: list[datetime] = []
+    for tick in schedule_execution_time_iterator(since, cron, "UTC"):
+        if tick >= scheduled:
+            break
+        if tick.timestamp() > since:
+            ticks.append(tick)
+    if len(ticks) > MAX_CATCH_UP_TICKS:
+        dg.get_dagster_logger().warning(
+            f"{schedule_name}: {len(ticks)} ticks were missed; catching up the latest {MAX_CATCH_UP_TICKS} "
+            f"(from {ticks[-MAX_CATCH_UP_TICKS]:%Y-%m-%d %H:%M}); backfill the earlier ones from the UI")
+        ticks = ticks[-MAX_CATCH_UP_TICKS:]
+    return ticks
 
 
 def _has_partition(job, partition_key: str | None) -> bool:
