@@ -3,11 +3,18 @@
 Sessions of several events with exponential gaps, a daily traffic curve, zipf-distributed
 pages and referrers, returning visitors, custom events, a sprinkling of malformed lines and of
 re-sent duplicates. The same seed gives the same bytes.
+
+Event and session ids name their day and the generator's state at the start of that day
+(``e-20240310-3f9a1c2b-0000001``): a day generated again from the same state gets the same ids
+(its events are the same events), while other days, seeds or settings get ids of their own. So
+``generate-events --days 1`` after ``make demo`` adds new events instead of duplicates of the
+demo's.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -28,6 +35,12 @@ CUSTOM_EVENTS = ["signup", "add_to_cart", "purchase", "video_play", "newsletter_
                  "download", "share"]
 # Share of sessions starting in each UTC hour: quiet nights, busy afternoons.
 HOURLY = [2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 8, 9, 9, 9, 8, 7, 6, 5, 5, 4, 3, 2]
+
+
+def _day_ids(day: date, *state: object) -> str:
+    """``YYYYMMDD-<8 hex>``: the day, and a hash of everything that decides its events."""
+    token = hashlib.blake2b(repr((day.isoformat(), *state)).encode(), digest_size=4).hexdigest()
+    return f"{day:%Y%m%d}-{token}"
 
 
 def _zipf_weights(n: int, s: float = 1.1) -> list[float]:
@@ -89,6 +102,8 @@ class EventGenerator:
         produced = 0
         visitor_pool = max(100, events_target // 6)
         day_start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        ids = _day_ids(day, rng.getstate(), events_target, self.websites, self.malformed_rate, self.duplicate_rate)
+        self._session_seq = self._event_seq = 0
         while produced < events_target:
             self._session_seq += 1
             site = rng.choices(self.websites, cum_weights=self.site_weights)[0]
@@ -97,7 +112,7 @@ class EventGenerator:
             at = day_start + timedelta(hours=hour, seconds=rng.random() * 3600)
             n_events = min(40, 1 + int(rng.expovariate(1 / 3.0)))
             referrer = rng.choices(REFERRERS, cum_weights=self.ref_weights)[0]
-            session_id = f"s-{self._session_seq:09d}"
+            session_id = f"s-{ids}-{self._session_seq:06d}"
             events = []
             for i in range(n_events):
                 self._event_seq += 1
@@ -112,7 +127,7 @@ class EventGenerator:
                     if rng.random() < 0.2:
                         event["properties"] = {"utm_source": rng.choice(["ads", "mail", "social"])}
                 event.update({
-                    "event_id": f"e-{self._event_seq:010d}",
+                    "event_id": f"e-{ids}-{self._event_seq:07d}",
                     "website_id": site,
                     "session_id": session_id,
                     "visitor_id": visitor,
@@ -202,13 +217,14 @@ class LearningEventGenerator:
         self.course_weights = _zipf_weights(len(COURSES), 0.7)
         self._session_seq = 0
         self._event_seq = 0
+        self._ids = ""
         # learner -> course -> modules completed so far (progress carries across days)
         self.progress: dict[str, dict[str, set[int]]] = {}
 
     def _event(self, learner: str, session: str, at: datetime, kind: str, name: str | None = None,
                props: dict | None = None, path: str | None = None) -> dict:
         self._event_seq += 1
-        event = {"event_id": f"l-{self._event_seq:010d}", "website_id": self.website, "session_id": session,
+        event = {"event_id": f"l-{self._ids}-{self._event_seq:07d}", "website_id": self.website, "session_id": session,
                  "visitor_id": learner, "event_type": kind,
                  "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
         if name:
@@ -223,9 +239,13 @@ class LearningEventGenerator:
         rng = self.rng
         produced = 0
         day_start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        progress = sorted((learner, sorted((course, sorted(done)) for course, done in courses.items()))
+                          for learner, courses in self.progress.items())
+        self._ids = _day_ids(day, rng.getstate(), events_target, self.learners, progress)
+        self._session_seq = self._event_seq = 0
         while produced < events_target:
             self._session_seq += 1
-            session = f"ls-{self._session_seq:09d}"
+            session = f"ls-{self._ids}-{self._session_seq:06d}"
             learner = f"learner-{int(rng.paretovariate(1.1) * 13) % self.learners:05d}"
             at = day_start + timedelta(hours=rng.choices(range(24), weights=HOURLY)[0], seconds=rng.random() * 3600)
             course = rng.choices(COURSES, cum_weights=self.course_weights)[0]

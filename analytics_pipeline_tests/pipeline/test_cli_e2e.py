@@ -4,6 +4,7 @@ Each ``dagster`` CLI call costs seconds of process start, so this file keeps to 
 """
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -32,6 +33,12 @@ def _run(args: list[str], env: dict[str, str]) -> str:
     proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
+
+
+def _numbers(pattern: str, text: str) -> tuple[int, ...]:
+    match = re.search(pattern, text)
+    assert match, text
+    return tuple(int(n.replace(",", "")) for n in match.groups())
 
 
 def test_headless_ingest_sessions_and_backfill(tmp_path: Path) -> None:
@@ -66,3 +73,12 @@ def test_demo_command_runs_the_whole_graph(tmp_path: Path) -> None:
     assert metric_rows == 6  # every shipped metric file
     assert db.execute("SELECT count(*) FROM hourly_stats").fetchone()[0] > 0
     assert date.today().isoformat() not in {r[0] for r in db.execute("SELECT date FROM daily_stats")}
+
+    # The README's "Add events" after the demo: new events, not duplicates of the demo's
+    # (the generator's ids once restarted at e-0000000001 and all 200 came back as duplicates).
+    wrote = _run([str(BIN / "analytics-pipeline"), "generate-events", "--days", "1", "--events-per-day", "200",
+                  "--websites", "2"], env)
+    events, resent = _numbers(r"\(([\d,]+) events, ([\d,]+) re-sent", wrote)
+    ingested = _run([str(BIN / "analytics-pipeline"), "ingest"], env)
+    loaded, duplicates = _numbers(r"([\d,]+) loaded, ([\d,]+) duplicates", ingested)
+    assert (loaded, duplicates) == (events, resent), ingested
