@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 import dagster as dg
@@ -34,8 +34,10 @@ TRIGGER_TAG = "analytics/trigger"
 REASON_TAG = "analytics/reason"
 # On a run a schedule requested for a tick it missed (the daemon was down then).
 CATCH_UP_TAG = "analytics/catch_up"
-# A schedule catches up at most this many missed ticks (a month of daily ones) in one tick.
+# A schedule catches up at most this many missed ticks (a month of daily ones), or every missed
+# tick of the last week when that is more (an hourly schedule: up to 168).
 MAX_CATCH_UP_TICKS = 31
+CATCH_UP_WINDOW = timedelta(days=7)
 
 
 def job_tags(job_name: str, owner: str = OWNER) -> dict[str, str]:
@@ -125,10 +127,11 @@ def non_overlapping_schedule(
                 return skip
             return dg.RunRequest(run_key=f"{name}:{scheduled.isoformat()}", tags=tags)
         partition_key = partition_key_fn(scheduled)
-        requests = []
+        requests, seen = [], {partition_key}  # ticks more frequent than the period share its key
         for missed in missed_ticks(context.instance, name, cron, scheduled):
             key = partition_key_fn(missed)
-            if key != partition_key and _has_partition(job, key):
+            if key not in seen and _has_partition(job, key):
+                seen.add(key)
                 requests.append(dg.RunRequest(
                     run_key=f"{name}:{key}", partition_key=key,
                     tags={**tags, CATCH_UP_TAG: f"the tick of {missed:%Y-%m-%d %H:%M} UTC was missed"}))
@@ -148,8 +151,8 @@ def non_overlapping_schedule(
 def missed_ticks(instance: dg.DagsterInstance, schedule_name: str, cron: str, scheduled: datetime) -> list[datetime]:
     """The ticks of ``schedule_name`` before ``scheduled`` that were never evaluated (the daemon
     was down): those after the tick of its latest run, and after it was last started (a
-    schedule stopped on purpose does not catch up its stopped time), at most
-    ``MAX_CATCH_UP_TICKS`` of them, oldest first.
+    schedule stopped on purpose does not catch up its stopped time), oldest first: the latest
+    ``MAX_CATCH_UP_TICKS`` of them, or all of the last ``CATCH_UP_WINDOW`` when that is more.
 
     Dagster itself evaluates only the latest of several missed ticks of these schedules, so
     without this a day the daemon was down at 01:00 would never be aggregated or reported."""
@@ -170,12 +173,14 @@ def missed_ticks(instance: dg.DagsterInstance, schedule_name: str, cron: str, sc
             break
         if tick.timestamp() > since:
             ticks.append(tick)
-    if len(ticks) > MAX_CATCH_UP_TICKS:
+    kept = ticks[-MAX_CATCH_UP_TICKS:]
+    recent = [t for t in ticks if t >= scheduled - CATCH_UP_WINDOW]
+    kept = recent if len(recent) > len(kept) else kept
+    if len(kept) < len(ticks):
         dg.get_dagster_logger().warning(
-            f"{schedule_name}: {len(ticks)} ticks were missed; catching up the latest {MAX_CATCH_UP_TICKS} "
-            f"(from {ticks[-MAX_CATCH_UP_TICKS]:%Y-%m-%d %H:%M}); backfill the earlier ones from the UI")
-        ticks = ticks[-MAX_CATCH_UP_TICKS:]
-    return ticks
+            f"{schedule_name}: {len(ticks)} ticks were missed; catching up the latest {len(kept)} "
+            f"(from {kept[0]:%Y-%m-%d %H:%M} UTC); backfill the earlier ones from the UI")
+    return kept
 
 
 def _has_partition(job, partition_key: str | None) -> bool:

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 
 import dagster as dg
 import pytest
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
 from dagster._core.workspace.load_target import PythonFileTarget
 from dagster._scheduler.scheduler import launch_scheduled_runs
+from dagster._utils.schedules import schedule_execution_time_iterator
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analytics_pipeline.definitions import defs
 from analytics_pipeline.orchestration import CATCH_UP_TAG, MAX_CATCH_UP_TICKS, REASON_TAG
+from analytics_pipeline_tests.ingestion.hostile import examples
 from analytics_pipeline_tests.pipeline import orchestration_location
 from analytics_pipeline_tests.pipeline.test_tick_meets_running_run import REPO
 
@@ -106,3 +111,57 @@ def test_a_long_outage_catches_up_at_most_a_month_of_ticks(instance):
     assert len({r.run_key for r in requests}) == MAX_CATCH_UP_TICKS + 1
     assert requests[0].tags[CATCH_UP_TAG] == "the tick of 2024-01-31 01:00 UTC was missed"
     assert requests[-1].tags[REASON_TAG] == "queued behind the missed periods; starts after them"
+
+
+REPOSITORY = defs.get_repository_def()
+PARTITIONED = sorted(s.name for s in REPOSITORY.schedule_defs if REPOSITORY.get_job(s.job_name).partitions_def)
+ANCHOR = datetime(2024, 2, 1, tzinfo=timezone.utc)
+ALONE: dict[tuple[str, datetime], list[str]] = {}
+
+
+@pytest.fixture(scope="module")
+def shared_instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def _evaluate(instance: dg.DagsterInstance, schedule: dg.ScheduleDefinition, tick: datetime) -> list[dg.RunRequest]:
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick, repository_def=REPOSITORY)
+    context._instance = instance  # the instance itself, not a new one from its ref (85 ms each)
+    return list(schedule.evaluate_tick(context).run_requests or [])
+
+
+@settings(deadline=None, max_examples=examples(30, 500),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(PARTITIONED), first=st.integers(0, 40), missed=st.integers(0, 200))
+def test_every_partitioned_schedule_requests_exactly_the_periods_of_its_missed_ticks(
+        shared_instance, name, first, missed):
+    """For each real partitioned schedule, a last run at tick ``first`` and ``missed`` ticks not
+    evaluated: one evaluation requests the periods of the missed ticks (the latest 31, or every
+    one of the last 7 days), oldest first, then its own, each period once; the periods are the
+    ones those ticks would have requested had they been evaluated."""
+    instance = shared_instance
+    schedule = next(s for s in REPOSITORY.schedule_defs if s.name == name)
+    ticks = list(islice(schedule_execution_time_iterator(ANCHOR.timestamp(), schedule.cron_schedule, "UTC"),
+                        first + missed + 2))
+    last, now, skipped = ticks[first], ticks[-1], ticks[first + 1:-1]
+    kept = skipped[-MAX_CATCH_UP_TICKS:]
+    recent = [t for t in skipped if t >= now - timedelta(days=7)]
+    kept = recent if len(recent) > len(kept) else kept
+
+    instance.wipe()  # what each tick requests alone, with no run before it (kept across examples)
+    for tick in [*kept, now]:
+        if (name, tick) not in ALONE:
+            ALONE[name, tick] = [r.partition_key for r in _evaluate(instance, schedule, tick)]
+    own = {tick: ALONE[name, tick] for tick in [*kept, now]}
+    instance.add_run(dg.DagsterRun(job_name=schedule.job_name, status=dg.DagsterRunStatus.SUCCESS, tags={
+        "dagster/schedule_name": name, ".dagster/scheduled_execution_time": last.isoformat()}))
+    requests = _evaluate(instance, schedule, now)
+
+    expected: list[str] = []
+    for tick in kept:
+        expected += [key for key in own[tick] if key not in expected and key not in own[now]]
+    expected += own[now]
+    assert [r.partition_key for r in requests] == expected
+    assert len({r.run_key for r in requests}) == len(requests)
+    assert [CATCH_UP_TAG in r.tags for r in requests] == [True] * (len(expected) - len(own[now])) + [False] * len(own[now])
