@@ -48,3 +48,19 @@ def test_learning_events_of_different_runs_do_not_share_ids(tmp_path: Path) -> N
     assert not _ids(a.paths, "event_id") & _ids(b.paths, "event_id")
     again = LearningEventGenerator(seed=42).write_days(tmp_path / "c", date(2024, 3, 1), 3, 300)
     assert [p.read_bytes() for p in again.paths] == [p.read_bytes() for p in a.paths]
+
+
+def test_a_learner_completes_a_course_once_after_enrolling(tmp_path: Path) -> None:
+    made = LearningEventGenerator(seed=42).write_days(tmp_path, date(2024, 3, 1), 30, 800)
+    enrolled, completed = [], []
+    for path in made.paths:
+        for line in path.read_bytes().splitlines():
+            event = orjson.loads(line)
+            pair = (event["visitor_id"], event.get("properties", {}).get("courseId"))
+            if event.get("event_name") == "UserEnrolled":
+                enrolled.append(pair)
+            elif event.get("event_name") == "UserCompletedCourse":
+                assert pair in enrolled  # enrolled on an earlier line (files in day order)
+                completed.append(pair)
+    assert completed and len(completed) == len(set(completed))
+    assert len(completed) < len(enrolled)  # so the demo's completion % stays under 100

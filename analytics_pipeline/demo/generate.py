@@ -220,6 +220,7 @@ class LearningEventGenerator:
         self._ids = ""
         # learner -> course -> modules completed so far (progress carries across days)
         self.progress: dict[str, dict[str, set[int]]] = {}
+        self.completed: set[tuple[str, str]] = set()  # (learner, course) pairs already completed
 
     def _event(self, learner: str, session: str, at: datetime, kind: str, name: str | None = None,
                props: dict | None = None, path: str | None = None) -> dict:
@@ -241,7 +242,7 @@ class LearningEventGenerator:
         day_start = datetime.combine(day, time(0), tzinfo=timezone.utc)
         progress = sorted((learner, sorted((course, sorted(done)) for course, done in courses.items()))
                           for learner, courses in self.progress.items())
-        self._ids = _day_ids(day, rng.getstate(), events_target, self.learners, progress)
+        self._ids = _day_ids(day, rng.getstate(), events_target, self.learners, progress, sorted(self.completed))
         self._session_seq = self._event_seq = 0
         while produced < events_target:
             self._session_seq += 1
@@ -270,10 +271,12 @@ class LearningEventGenerator:
                     props = {"courseId": course, "passed": score >= 60, "score": "n/a" if rng.random() < 0.005 else score}
                     events.append(self._event(learner, session, at + timedelta(seconds=45), "custom",
                                               "AssessmentCompleted", props))
-            if len(done) == MODULES_PER_COURSE and rng.random() < 0.6:
+            # A course is completed once; a learner who comes back to it later only revisits it.
+            # (The random draw stays where it was, so every other event is unchanged.)
+            if len(done) == MODULES_PER_COURSE and rng.random() < 0.6 and (learner, course) not in self.completed:
+                self.completed.add((learner, course))
                 events.append(self._event(learner, session, at + timedelta(seconds=90), "custom", "UserCompletedCourse",
                                           {"courseId": course}))
-                courses[course] = set(range(1, MODULES_PER_COURSE + 1))
             produced += len(events)
             yield events
 
