@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from analytics_pipeline import settings
+from analytics_pipeline.safe_text import shorten, visible
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -92,7 +93,6 @@ def run_demo(args: argparse.Namespace) -> int:
 
     wh = Warehouse(settings.database_url())
     print(f"\nSummary, last 7 days to {yesterday} (daily_stats):")
-    print(f"  {'website':<10} {'pageviews':>10} {'custom':>8} {'visitors*':>10} {'sessions':>9} {'bounce':>7} {'avg s':>7}  top page")
     totals: dict[str, dict] = {}
     for offset in range(7):
         for row in read_period(wh, "day", yesterday - timedelta(days=offset)):
@@ -105,10 +105,16 @@ def run_demo(args: argparse.Namespace) -> int:
             t["dur"] += row["avg_session_duration_seconds"] * row["sessions_started"]
             for item in row["top_pages"]:
                 t["pages"][item["item"]] = t["pages"].get(item["item"], 0) + item["count"]
+    # Website ids and pages are data: shown with control characters made visible, names padded
+    # to the longest one so the columns line up.
+    names = {site: shorten(visible(site), 40) for site in totals}
+    width = max([len("website"), *map(len, names.values())])
+    print(f"  {'website':<{width}} {'pageviews':>10} {'custom':>8} {'visitors*':>10} {'sessions':>9} {'bounce':>7} "
+          f"{'avg s':>7}  top page")
     for site, t in sorted(totals.items()):
         n = t["started"] or 1
-        top = max(t["pages"].items(), key=lambda kv: kv[1])[0] if t["pages"] else ""
-        print(f"  {site:<10} {t['pv']:>10,} {t['ce']:>8,} {t['uv']:>10,} {t['started']:>9,} "
+        top = shorten(visible(max(t["pages"].items(), key=lambda kv: kv[1])[0]), 60) if t["pages"] else ""
+        print(f"  {names[site]:<{width}} {t['pv']:>10,} {t['ce']:>8,} {t['uv']:>10,} {t['started']:>9,} "
               f"{t['bounces'] / n:>7.1%} {t['dur'] / n:>7.1f}  {top}")
     print("  * visitors summed over days (daily uniques); exact period uniques are in weekly/monthly_stats")
     print(f"\nWrote: {settings.database_url().removeprefix('sqlite:///')}")
@@ -218,7 +224,7 @@ def _metrics_step(defs, instance, run_job, first: date, last: date) -> None:
     for name, label in names.items():
         answer = metric_values(wh, name, website="learning-platform", from_day=first, to_day=last)
         for total in answer["totals"]:
-            course = total["dimensions"].get("properties.courseId", "")
+            course = shorten(visible(str(total["dimensions"].get("properties.courseId", ""))), 24)
             value = total["value"]
             table.setdefault(course, {})[label] = "-" if value is None else (
                 f"{value:,.0f}" if by_metric[name].type == "counter" else f"{value:.1f}")
