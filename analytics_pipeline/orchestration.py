@@ -10,7 +10,12 @@ from typing import Any, Iterator
 
 import dagster as dg
 from dagster._core.scheduler.instigation import InstigatorType, ScheduleInstigatorData
-from dagster._core.storage.tags import SCHEDULE_NAME_TAG, SCHEDULED_EXECUTION_TIME_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    SCHEDULE_NAME_TAG,
+    SCHEDULED_EXECUTION_TIME_TAG,
+)
 from dagster._utils.schedules import schedule_execution_time_iterator
 
 from analytics_pipeline import settings
@@ -101,6 +106,7 @@ def non_overlapping_schedule(
     description: str,
     partition_key_fn=None,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
+    catch_up_in_one_run: bool = False,
 ) -> dg.ScheduleDefinition:
     """A UTC schedule for ``job`` that never starts a second copy of a running job.
 
@@ -108,7 +114,12 @@ def non_overlapping_schedule(
     partitioned tick always requests its run, even while a run of the job is going: the run is
     tagged with the job's singleton key, and the instance's queued run coordinator (dagster.yaml)
     keeps it QUEUED until the previous run ends, so no period is lost. A tick of a job without
-    partitions (session cleanup, cache refresh) skips instead: the next tick does the same work."""
+    partitions (session cleanup, cache refresh) skips instead: the next tick does the same work.
+
+    A partitioned tick also requests the periods of the ticks the daemon missed
+    (:func:`missed_ticks`): one run over their range when ``catch_up_in_one_run`` (jobs whose
+    assets build a range of partitions in one run, as statistics and metrics do), else one run per
+    period (reports: each period is its own deliverable)."""
 
     @dg.schedule(
         name=name,
@@ -127,14 +138,12 @@ def non_overlapping_schedule(
                 return skip
             return dg.RunRequest(run_key=f"{name}:{scheduled.isoformat()}", tags=tags)
         partition_key = partition_key_fn(scheduled)
-        requests, seen = [], {partition_key}  # ticks more frequent than the period share its key
-        for missed in missed_ticks(context.instance, name, cron, scheduled):
-            key = partition_key_fn(missed)
-            if key not in seen and _has_partition(job, key):
-                seen.add(key)
-                requests.append(dg.RunRequest(
-                    run_key=f"{name}:{key}", partition_key=key,
-                    tags={**tags, CATCH_UP_TAG: f"the tick of {missed:%Y-%m-%d %H:%M} UTC was missed"}))
+        missed: dict[str, datetime] = {}  # period -> its (first) missed tick; ticks can share a period
+        for tick in missed_ticks(context.instance, name, cron, scheduled):
+            key = partition_key_fn(tick)
+            if key != partition_key and key not in missed and _has_partition(job, key):
+                missed[key] = tick
+        requests = _catch_up_requests(name, missed, tags, catch_up_in_one_run)
         if not _has_partition(job, partition_key):
             return requests or dg.SkipReason(
                 f"no partition {partition_key} for this tick (before ANALYTICS_START_DATE?)")
@@ -146,6 +155,24 @@ def non_overlapping_schedule(
         return requests + [dg.RunRequest(run_key=f"{name}:{partition_key}", partition_key=partition_key, tags=tags)]
 
     return _schedule
+
+
+def _catch_up_requests(name: str, missed: dict[str, datetime], tags: dict[str, str],
+                       in_one_run: bool) -> list[dg.RunRequest]:
+    if not missed:
+        return []
+    if not in_one_run:
+        return [dg.RunRequest(run_key=f"{name}:{key}", partition_key=key,
+                              tags={**tags, CATCH_UP_TAG: f"the tick of {tick:%Y-%m-%d %H:%M} UTC was missed"})
+                for key, tick in missed.items()]
+    keys = list(missed)  # in tick order, so in time order
+    first, last = keys[0], keys[-1]
+    ticks = sorted(missed.values())
+    why = (f"the tick of {ticks[0]:%Y-%m-%d %H:%M} UTC was missed" if len(ticks) == 1 else
+           f"{len(ticks)} ticks were missed, {ticks[0]:%Y-%m-%d %H:%M} .. {ticks[-1]:%Y-%m-%d %H:%M} UTC")
+    return [dg.RunRequest(run_key=f"{name}:{first}...{last}", tags={
+        **tags, CATCH_UP_TAG: why,
+        ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
 
 
 def missed_ticks(instance: dg.DagsterInstance, schedule_name: str, cron: str, scheduled: datetime) -> list[datetime]:

@@ -171,7 +171,7 @@ def build_metric_defs(metrics_dir: Path) -> dg.Definitions:
         schedules.append(non_overlapping_schedule(
             job, SCHEDULE_CRON, name=f"metric_{metric.name}_schedule",
             description=f"Metric {metric.name}: yesterday's values at {SCHEDULE_CRON} UTC, after daily_stats.",
-            partition_key_fn=_yesterday,
+            partition_key_fn=_yesterday, catch_up_in_one_run=True,
         ))
     sensors = []
     if assets:

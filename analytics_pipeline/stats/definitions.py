@@ -306,13 +306,13 @@ def _previous(grain: str):
 schedules = [
     non_overlapping_schedule(daily_stats_job, "0 1 * * *", name="daily_aggregation_schedule",
                              description="The daily aggregation: yesterday's daily_stats at 01:00 UTC.",
-                             partition_key_fn=_yesterday),
+                             partition_key_fn=_yesterday, catch_up_in_one_run=True),
     non_overlapping_schedule(weekly_stats_job, "30 1 * * 1", name="weekly_aggregation_schedule",
                              description="Last week's weekly_stats, Mondays 01:30 UTC (after the daily one).",
-                             partition_key_fn=_previous("week")),
+                             partition_key_fn=_previous("week"), catch_up_in_one_run=True),
     non_overlapping_schedule(monthly_stats_job, "45 1 1 * *", name="monthly_aggregation_schedule",
                              description="Last month's monthly_stats, the 1st at 01:45 UTC (after the daily one).",
-                             partition_key_fn=_previous("month")),
+                             partition_key_fn=_previous("month"), catch_up_in_one_run=True),
     non_overlapping_schedule(daily_stats_freshness_job, "0 3 * * *", name="daily_stats_freshness_schedule",
                              description="At 03:00 UTC, fail visibly when yesterday's daily_stats are missing."),
 ]
@@ -395,7 +395,7 @@ hourly_stats_job = dg.define_asset_job(
 schedules.append(non_overlapping_schedule(
     hourly_stats_job, "5 * * * *", name="hourly_aggregation_schedule",
     description="Hourly aggregation: at minute 5, hourly_stats of the hour that just ended.",
-    partition_key_fn=previous_hour_key,
+    partition_key_fn=previous_hour_key, catch_up_in_one_run=True,
 ))
 
 

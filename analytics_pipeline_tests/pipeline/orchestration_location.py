@@ -1,7 +1,8 @@
 """A tiny code location for the scheduling and recovery tests, wired with the same helpers as the
 real one (singleton tags, non-overlapping schedules, the shared executor):
 
-- ``tiny_daily_job`` builds one day of ``tiny_daily`` from a daily schedule at 01:00 UTC;
+- ``tiny_daily_job`` builds one day of ``tiny_daily`` from a daily schedule at 01:00 UTC (days
+  it missed: one run over their range);
 - ``hold_job`` writes its process id to ``$ORCHESTRATION_TEST_DIR/<run id>.pid`` and waits (up to
   two minutes) until that directory holds a ``release`` file, so a test can kill it mid-run;
 - ``hold_sensor`` launches ``hold_job`` whenever no run of it is going, at most twice.
@@ -22,14 +23,14 @@ HOLD_RUNS = 2
 
 @dg.asset(partitions_def=DAYS)
 def tiny_daily(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata={"day": context.partition_key})
+    return dg.MaterializeResult(metadata={"days": ",".join(context.partition_keys)})  # a range in one run
 
 
 tiny_daily_job = dg.define_asset_job("tiny_daily_job", selection=[tiny_daily], partitions_def=DAYS,
                                      tags=job_tags("tiny_daily_job"))
 tiny_daily_schedule = non_overlapping_schedule(
     tiny_daily_job, "0 1 * * *", name="tiny_daily_schedule", description="yesterday at 01:00 UTC",
-    partition_key_fn=lambda scheduled: (scheduled - timedelta(days=1)).date().isoformat(),
+    partition_key_fn=lambda scheduled: (scheduled - timedelta(days=1)).date().isoformat(), catch_up_in_one_run=True,
 )
 
 

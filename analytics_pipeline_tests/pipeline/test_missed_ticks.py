@@ -3,7 +3,8 @@
 Dagster evaluates only the latest of several missed ticks of a schedule like these; the
 schedule helper (``non_overlapping_schedule``) requests the missed ticks' periods too. Driven
 through Dagster's own scheduler iterations (as in ``test_tick_meets_running_run.py``) on the
-tiny location, whose daily schedule builds yesterday at 01:00 UTC.
+tiny location, whose daily schedule builds yesterday at 01:00 UTC and its missed days in one run
+over their range (as statistics and metrics do; reports catch up one run per period).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dagster as dg
 import pytest
 from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
 from dagster._core.workspace.load_target import PythonFileTarget
+from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 from dagster._scheduler.scheduler import launch_scheduled_runs
 from dagster._utils.schedules import schedule_execution_time_iterator
 from hypothesis import HealthCheck, given, settings
@@ -25,9 +27,26 @@ from analytics_pipeline.definitions import defs
 from analytics_pipeline.orchestration import CATCH_UP_TAG, MAX_CATCH_UP_TICKS, REASON_TAG
 from analytics_pipeline_tests.ingestion.hostile import examples
 from analytics_pipeline_tests.pipeline import orchestration_location
-from analytics_pipeline_tests.pipeline.test_tick_meets_running_run import REPO
+from analytics_pipeline_tests.pipeline.test_tick_meets_running_run import REPO, _shipped_instance_config, _wait_finished
 
 LOGGER = logging.getLogger("missed_ticks")
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+REPOSITORY = defs.get_repository_def()
+PARTITIONED = sorted(s.name for s in REPOSITORY.schedule_defs if REPOSITORY.get_job(s.job_name).partitions_def)
+ANCHOR = datetime(2024, 2, 1, tzinfo=timezone.utc)
+ALONE: dict[tuple[str, datetime], list[str]] = {}
+
+
+def _evaluate(instance: dg.DagsterInstance, schedule: dg.ScheduleDefinition, tick: datetime) -> list[dg.RunRequest]:
+    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick, repository_def=REPOSITORY)
+    context._instance = instance  # the instance itself, not a new one from its ref (85 ms each)
+    return list(schedule.evaluate_tick(context).run_requests or [])
+
+
+@pytest.fixture(scope="module")
+def shared_instance():
+    with dg.instance_for_test() as instance:
+        yield instance
 
 
 def _at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -36,7 +55,7 @@ def _at(day: int, hour: int, minute: int = 0) -> datetime:
 
 @pytest.fixture
 def tiny():
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test(overrides=_shipped_instance_config()) as instance:
         target = PythonFileTarget(python_file=orchestration_location.__file__, attribute=None,
                                   working_directory=str(REPO), location_name="tiny")
         with create_test_daemon_workspace_context(target, instance) as workspace:
@@ -49,7 +68,13 @@ def _tick(workspace, moment: datetime) -> None:
 
 
 def _requested(instance: dg.DagsterInstance) -> dict[str, dg.DagsterRun]:
-    return {r.tags["dagster/partition"]: r for r in instance.get_runs(dg.RunsFilter(job_name="tiny_daily_job"))}
+    """Runs of tiny_daily_job by what they build: a day, or ``first...last`` for a range."""
+    out = {}
+    for run in instance.get_runs(dg.RunsFilter(job_name="tiny_daily_job")):
+        tags = run.tags
+        key = tags.get("dagster/partition") or f"{tags[RANGE_START]}...{tags[RANGE_END]}"
+        out[key] = run
+    return out
 
 
 def _schedule(workspace):
@@ -57,26 +82,35 @@ def _schedule(workspace):
     return location.get_repository("__repository__").get_schedule("tiny_daily_schedule")
 
 
-def test_days_the_daemon_was_down_are_requested_when_it_comes_back(tiny):
+def _run_queue(instance: dg.DagsterInstance, workspace, runs: list[dg.DagsterRun]) -> None:
+    queue = QueuedRunCoordinatorDaemon(interval_seconds=1)
+    for run in runs:  # one run of the job at a time, oldest first
+        list(queue.run_iteration(workspace))
+        assert _wait_finished(instance, run.run_id).status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_days_the_daemon_was_down_are_built_when_it_comes_back(tiny):
     instance, workspace = tiny
     _tick(workspace, _at(5, 0, 30))  # the scheduler starts
     _tick(workspace, _at(5, 1, 30))
     assert set(_requested(instance)) == {"2024-03-04"}
+    _run_queue(instance, workspace, list(_requested(instance).values()))
 
     _tick(workspace, _at(9, 1, 30))  # down from 03-05 01:30 to 03-09 01:30: four 01:00 ticks missed
     runs = _requested(instance)
-    assert sorted(runs) == ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08"]
-    for day, tick in (("2024-03-05", "2024-03-06 01:00"), ("2024-03-06", "2024-03-07 01:00"),
-                      ("2024-03-07", "2024-03-08 01:00")):
-        assert runs[day].tags[CATCH_UP_TAG] == f"the tick of {tick} UTC was missed"
-    assert CATCH_UP_TAG not in runs["2024-03-08"].tags  # the tick evaluated now
-    # 03-04's run is still queued here (no queue daemon in this test): this tick's run says so.
-    assert runs["2024-03-04"].run_id[:8] in runs["2024-03-08"].tags[REASON_TAG]
+    assert sorted(runs) == ["2024-03-04", "2024-03-05...2024-03-07", "2024-03-08"]
+    catch_up, today = runs["2024-03-05...2024-03-07"], runs["2024-03-08"]
+    assert catch_up.tags[CATCH_UP_TAG] == "3 ticks were missed, 2024-03-06 01:00 .. 2024-03-08 01:00 UTC"
+    assert CATCH_UP_TAG not in today.tags  # the tick evaluated now
+    assert today.tags[REASON_TAG] == "queued behind the missed periods; starts after them"
 
-    _tick(workspace, _at(9, 1, 31))  # evaluated again: nothing twice
+    _run_queue(instance, workspace, [catch_up, today])  # Dagster runs the range as one run
+    assert instance.get_materialized_partitions(dg.AssetKey("tiny_daily")) == {
+        "2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08"}
+
     _tick(workspace, _at(10, 1, 30))  # the next day as usual: no catch-up
     runs = _requested(instance)
-    assert sorted(runs) == ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08", "2024-03-09"]
+    assert sorted(runs) == ["2024-03-04", "2024-03-05...2024-03-07", "2024-03-08", "2024-03-09"]
     assert CATCH_UP_TAG not in runs["2024-03-09"].tags
 
 
@@ -94,41 +128,31 @@ def test_a_schedule_stopped_on_purpose_does_not_catch_up_its_stopped_days(tiny):
     assert sorted(_requested(instance)) == ["2024-03-04", "2024-03-08"]
 
 
+def _last_run_at(instance: dg.DagsterInstance, schedule: str, job: str, tick: datetime) -> None:
+    instance.add_run(dg.DagsterRun(job_name=job, status=dg.DagsterRunStatus.SUCCESS, tags={
+        "dagster/schedule_name": schedule, ".dagster/scheduled_execution_time": tick.isoformat()}))
+
+
 def test_a_long_outage_catches_up_at_most_a_month_of_ticks(instance):
+    """Reports catch up one run per period (each is a deliverable); statistics one run."""
     schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
-    last = datetime(2024, 1, 1, 1, 0, tzinfo=timezone.utc)
-    instance.add_run(dg.DagsterRun(job_name="daily_stats_job", status=dg.DagsterRunStatus.SUCCESS, tags={
-        "dagster/schedule_name": "daily_aggregation_schedule",
-        ".dagster/scheduled_execution_time": last.isoformat(), "dagster/partition": "2023-12-31"}))
-    tick = datetime(2024, 3, 2, 1, 0, tzinfo=timezone.utc)
+    _last_run_at(instance, "report_daily_activity_summary_schedule", "report_daily_activity_summary_job",
+                 datetime(2024, 1, 1, 9, 0, tzinfo=timezone.utc))
+    _last_run_at(instance, "daily_aggregation_schedule", "daily_stats_job",
+                 datetime(2024, 1, 1, 1, 0, tzinfo=timezone.utc))
+    day = datetime(2024, 3, 2, tzinfo=timezone.utc)
 
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick,
-                                        repository_def=defs.get_repository_def())
-    requests = schedules["daily_aggregation_schedule"].evaluate_tick(context).run_requests
+    reports = _evaluate(instance, schedules["report_daily_activity_summary_schedule"], day.replace(hour=9))
+    expected = [(day - timedelta(days=n + 1)).date().isoformat() for n in range(MAX_CATCH_UP_TICKS, -1, -1)]
+    assert [r.partition_key for r in reports] == expected  # oldest first, this tick's day last
+    assert len({r.run_key for r in reports}) == MAX_CATCH_UP_TICKS + 1
+    assert reports[0].tags[CATCH_UP_TAG] == "the tick of 2024-01-31 09:00 UTC was missed"
 
-    expected = [(tick - timedelta(days=n + 1)).date().isoformat() for n in range(MAX_CATCH_UP_TICKS, -1, -1)]
-    assert [r.partition_key for r in requests] == expected  # oldest first, this tick's day last
-    assert len({r.run_key for r in requests}) == MAX_CATCH_UP_TICKS + 1
-    assert requests[0].tags[CATCH_UP_TAG] == "the tick of 2024-01-31 01:00 UTC was missed"
-    assert requests[-1].tags[REASON_TAG] == "queued behind the missed periods; starts after them"
-
-
-REPOSITORY = defs.get_repository_def()
-PARTITIONED = sorted(s.name for s in REPOSITORY.schedule_defs if REPOSITORY.get_job(s.job_name).partitions_def)
-ANCHOR = datetime(2024, 2, 1, tzinfo=timezone.utc)
-ALONE: dict[tuple[str, datetime], list[str]] = {}
-
-
-@pytest.fixture(scope="module")
-def shared_instance():
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
-def _evaluate(instance: dg.DagsterInstance, schedule: dg.ScheduleDefinition, tick: datetime) -> list[dg.RunRequest]:
-    context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick, repository_def=REPOSITORY)
-    context._instance = instance  # the instance itself, not a new one from its ref (85 ms each)
-    return list(schedule.evaluate_tick(context).run_requests or [])
+    [catch_up, today] = _evaluate(instance, schedules["daily_aggregation_schedule"], day.replace(hour=1))
+    assert (catch_up.tags[RANGE_START], catch_up.tags[RANGE_END]) == ("2024-01-30", "2024-02-29")
+    assert catch_up.tags[CATCH_UP_TAG] == "31 ticks were missed, 2024-01-31 01:00 .. 2024-03-01 01:00 UTC"
+    assert today.partition_key == "2024-03-01"
+    assert today.tags[REASON_TAG] == "queued behind the missed periods; starts after them"
 
 
 @settings(deadline=None, max_examples=examples(30, 500),
@@ -158,10 +182,19 @@ def test_every_partitioned_schedule_requests_exactly_the_periods_of_its_missed_t
         "dagster/schedule_name": name, ".dagster/scheduled_execution_time": last.isoformat()}))
     requests = _evaluate(instance, schedule, now)
 
-    expected: list[str] = []
+    missed: list[str] = []
     for tick in kept:
-        expected += [key for key in own[tick] if key not in expected and key not in own[now]]
-    expected += own[now]
-    assert [r.partition_key for r in requests] == expected
+        missed += [key for key in own[tick] if key not in missed and key not in own[now]]
+    catch_up = [r for r in requests if CATCH_UP_TAG in r.tags]
+    assert [r.partition_key for r in requests[len(catch_up):]] == own[now]  # this tick's own, last
+    if not missed:
+        assert not catch_up
+    elif name.startswith("report_"):  # one run per period
+        assert [r.partition_key for r in catch_up] == missed
+    else:  # one run over the range, which holds exactly the missed periods
+        [run] = catch_up
+        assert run.partition_key is None
+        keys = REPOSITORY.get_job(schedule.job_name).partitions_def.get_partition_keys_in_range(
+            dg.PartitionKeyRange(run.tags[RANGE_START], run.tags[RANGE_END]))
+        assert list(keys) == missed
     assert len({r.run_key for r in requests}) == len(requests)
-    assert [CATCH_UP_TAG in r.tags for r in requests] == [True] * (len(expected) - len(own[now])) + [False] * len(own[now])
