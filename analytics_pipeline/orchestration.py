@@ -181,8 +181,9 @@ def missed_ticks(instance: dg.DagsterInstance, schedule_name: str, cron: str, sc
     schedule stopped on purpose does not catch up its stopped time), oldest first: the latest
     ``MAX_CATCH_UP_TICKS`` of them, or all of the last ``CATCH_UP_WINDOW`` when that is more.
 
-    Dagster itself evaluates only the latest of several missed ticks of these schedules, so
-    without this a day the daemon was down at 01:00 would never be aggregated or reported."""
+    Dagster itself evaluates only the latest of several missed ticks of these schedules (late,
+    when the daemon is back), so without this a daemon down over a weekend would build Sunday
+    and never Saturday."""
     # The latest few runs: a re-execution of an old run carries that run's tick.
     runs = instance.get_runs(dg.RunsFilter(tags={SCHEDULE_NAME_TAG: schedule_name}), limit=10)
     ticks_run = [datetime.fromisoformat(r.tags[SCHEDULED_EXECUTION_TIME_TAG]).timestamp()

@@ -1,4 +1,4 @@
-"""Ticks the daemon missed are caught up: a day the daemon was down at 01:00 is still built.
+"""Ticks the daemon missed are caught up: every day of an outage is built, not only the last.
 
 Dagster evaluates only the latest of several missed ticks of a schedule like these; the
 schedule helper (``non_overlapping_schedule``) requests the missed ticks' periods too. Driven
