@@ -163,16 +163,20 @@ def _catch_up_requests(name: str, missed: dict[str, datetime], tags: dict[str, s
         return []
     if not in_one_run:
         return [dg.RunRequest(run_key=f"{name}:{key}", partition_key=key,
-                              tags={**tags, CATCH_UP_TAG: f"the tick of {tick:%Y-%m-%d %H:%M} UTC was missed"})
+                              tags={**tags, CATCH_UP_TAG: _missed_text([tick])})
                 for key, tick in missed.items()]
     keys = list(missed)  # in tick order, so in time order
     first, last = keys[0], keys[-1]
-    ticks = sorted(missed.values())
-    why = (f"the tick of {ticks[0]:%Y-%m-%d %H:%M} UTC was missed" if len(ticks) == 1 else
-           f"{len(ticks)} ticks were missed, {ticks[0]:%Y-%m-%d %H:%M} .. {ticks[-1]:%Y-%m-%d %H:%M} UTC")
     return [dg.RunRequest(run_key=f"{name}:{first}...{last}", tags={
-        **tags, CATCH_UP_TAG: why,
+        **tags, CATCH_UP_TAG: _missed_text(list(missed.values())),
         ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
+
+
+def _missed_text(ticks: list[datetime]) -> str:
+    """The catch-up tag's text for ``ticks`` (oldest first)."""
+    if len(ticks) == 1:
+        return f"the tick of {ticks[0]:%Y-%m-%d %H:%M} UTC was missed"
+    return f"{len(ticks)} ticks were missed, {ticks[0]:%Y-%m-%d %H:%M} .. {ticks[-1]:%Y-%m-%d %H:%M} UTC"
 
 
 def missed_ticks(instance: dg.DagsterInstance, schedule_name: str, cron: str, scheduled: datetime) -> list[datetime]:

@@ -92,8 +92,6 @@ class EventGenerator:
         self.ref_weights = _zipf_weights(len(REFERRERS), 0.9)
         self.malformed_rate = malformed_rate
         self.duplicate_rate = duplicate_rate
-        self._session_seq = 0
-        self._event_seq = 0
         self.visitors = max(50, 1)
 
     def sessions_for_day(self, day: date, events_target: int) -> Iterator[list[dict]]:
@@ -103,19 +101,19 @@ class EventGenerator:
         visitor_pool = max(100, events_target // 6)
         day_start = datetime.combine(day, time(0), tzinfo=timezone.utc)
         ids = _day_ids(day, rng.getstate(), events_target, self.websites, self.malformed_rate, self.duplicate_rate)
-        self._session_seq = self._event_seq = 0
+        session_seq = event_seq = 0  # numbered within the day: the ids name the day
         while produced < events_target:
-            self._session_seq += 1
+            session_seq += 1
             site = rng.choices(self.websites, cum_weights=self.site_weights)[0]
             visitor = f"v-{site}-{int(rng.paretovariate(1.2) * 37) % (visitor_pool * 4):06d}"
             hour = rng.choices(range(24), weights=HOURLY)[0]
             at = day_start + timedelta(hours=hour, seconds=rng.random() * 3600)
             n_events = min(40, 1 + int(rng.expovariate(1 / 3.0)))
             referrer = rng.choices(REFERRERS, cum_weights=self.ref_weights)[0]
-            session_id = f"s-{ids}-{self._session_seq:06d}"
+            session_id = f"s-{ids}-{session_seq:06d}"
             events = []
             for i in range(n_events):
-                self._event_seq += 1
+                event_seq += 1
                 if i and rng.random() < 0.18:
                     event = {"event_type": "custom", "event_name": rng.choice(CUSTOM_EVENTS),
                              "properties": {"value": round(rng.random() * 100, 2), "plan": rng.choice(["free", "pro", "team"])}}
@@ -127,7 +125,7 @@ class EventGenerator:
                     if rng.random() < 0.2:
                         event["properties"] = {"utm_source": rng.choice(["ads", "mail", "social"])}
                 event.update({
-                    "event_id": f"e-{ids}-{self._event_seq:07d}",
+                    "event_id": f"e-{ids}-{event_seq:07d}",
                     "website_id": site,
                     "session_id": session_id,
                     "visitor_id": visitor,
