@@ -64,3 +64,20 @@ def test_a_learner_completes_a_course_once_after_enrolling(tmp_path: Path) -> No
                 completed.append(pair)
     assert completed and len(completed) == len(set(completed))
     assert len(completed) < len(enrolled)  # so the demo's completion % stays under 100
+
+
+def test_another_run_for_the_demo_s_last_day_loads_as_new_events(warehouse, landing_dir: Path) -> None:
+    """What the README's "Add events" does after ``make demo``, on both warehouses: every event
+    of the second run loads, and only its own re-sent lines are duplicates."""
+    from analytics_pipeline.ingestion.run import ingest_landing
+
+    demo = EventGenerator(seed=42, websites=3).write_days(landing_dir, date(2024, 3, 1), 3, 400)
+    first = ingest_landing(warehouse, landing_dir, start_date=date(2024, 1, 1))
+    assert (first.loaded, first.duplicates) == (demo.events, demo.duplicates)
+
+    more = EventGenerator(seed=42, websites=2).write_days(landing_dir, date(2024, 3, 3), 1, 200, prefix="more")
+    second = ingest_landing(warehouse, landing_dir, start_date=date(2024, 1, 1))
+    assert (second.loaded, second.duplicates) == (more.events, more.duplicates)
+    with warehouse.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT count(*) FROM events").scalar_one()
+    assert stored == demo.events + more.events
