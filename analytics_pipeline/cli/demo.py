@@ -25,6 +25,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=run_demo)
 
 
+def summary_lines(rows: list[dict]) -> list[str]:
+    """The demo's summary table of ``daily_stats`` rows, per website: a header and a line each.
+
+    Website ids and pages are data: shown with control characters made visible and shortened,
+    the name column as wide as the longest name so the columns line up."""
+    totals: dict[str, dict] = {}
+    for row in rows:
+        t = totals.setdefault(row["website_id"], {"pv": 0, "ce": 0, "uv": 0, "started": 0, "bounces": 0.0,
+                                                  "dur": 0.0, "pages": {}})
+        t["pv"] += row["total_pageviews"]
+        t["ce"] += row["total_custom_events"]
+        t["uv"] += row["unique_visitors"]
+        t["started"] += row["sessions_started"]
+        t["bounces"] += row["bounce_rate"] * row["sessions_started"]
+        t["dur"] += row["avg_session_duration_seconds"] * row["sessions_started"]
+        for item in row["top_pages"]:
+            t["pages"][item["item"]] = t["pages"].get(item["item"], 0) + item["count"]
+    names = {site: shorten(visible(site), 40) for site in totals}
+    width = max([len("website"), *map(len, names.values())])
+    lines = [f"  {'website':<{width}} {'pageviews':>10} {'custom':>8} {'visitors*':>10} {'sessions':>9} "
+             f"{'bounce':>7} {'avg s':>7}  top page"]
+    for site, t in sorted(totals.items()):
+        n = t["started"] or 1
+        top = shorten(visible(max(t["pages"].items(), key=lambda kv: kv[1])[0]), 60) if t["pages"] else ""
+        lines.append(f"  {names[site]:<{width}} {t['pv']:>10,} {t['ce']:>8,} {t['uv']:>10,} {t['started']:>9,} "
+                     f"{t['bounces'] / n:>7.1%} {t['dur'] / n:>7.1f}  {top}")
+    return lines
+
+
 def _range_tags(first: str, last: str) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
 
@@ -93,29 +122,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
     wh = Warehouse(settings.database_url())
     print(f"\nSummary, last 7 days to {yesterday} (daily_stats):")
-    totals: dict[str, dict] = {}
-    for offset in range(7):
-        for row in read_period(wh, "day", yesterday - timedelta(days=offset)):
-            t = totals.setdefault(row["website_id"], {"pv": 0, "ce": 0, "uv": 0, "started": 0, "bounces": 0.0, "dur": 0.0, "pages": {}})
-            t["pv"] += row["total_pageviews"]
-            t["ce"] += row["total_custom_events"]
-            t["uv"] += row["unique_visitors"]
-            t["started"] += row["sessions_started"]
-            t["bounces"] += row["bounce_rate"] * row["sessions_started"]
-            t["dur"] += row["avg_session_duration_seconds"] * row["sessions_started"]
-            for item in row["top_pages"]:
-                t["pages"][item["item"]] = t["pages"].get(item["item"], 0) + item["count"]
-    # Website ids and pages are data: shown with control characters made visible, names padded
-    # to the longest one so the columns line up.
-    names = {site: shorten(visible(site), 40) for site in totals}
-    width = max([len("website"), *map(len, names.values())])
-    print(f"  {'website':<{width}} {'pageviews':>10} {'custom':>8} {'visitors*':>10} {'sessions':>9} {'bounce':>7} "
-          f"{'avg s':>7}  top page")
-    for site, t in sorted(totals.items()):
-        n = t["started"] or 1
-        top = shorten(visible(max(t["pages"].items(), key=lambda kv: kv[1])[0]), 60) if t["pages"] else ""
-        print(f"  {names[site]:<{width}} {t['pv']:>10,} {t['ce']:>8,} {t['uv']:>10,} {t['started']:>9,} "
-              f"{t['bounces'] / n:>7.1%} {t['dur'] / n:>7.1f}  {top}")
+    rows = [row for offset in range(7) for row in read_period(wh, "day", yesterday - timedelta(days=offset))]
+    print("\n".join(summary_lines(rows)))
     print("  * visitors summed over days (daily uniques); exact period uniques are in weekly/monthly_stats")
     print(f"\nWrote: {settings.database_url().removeprefix('sqlite:///')}")
     for path in _written_paths():

@@ -119,3 +119,29 @@ def test_a_webhook_payload_parses_to_the_same_text(title: str, text: str, websit
     shown = html.unescape(payload["text"])
     assert shown.startswith(f"*{visible(notification.subject)}*\n")
     assert f"website: {visible(website)}" in shown and f"event: {visible(event_name)}" in shown
+
+
+UNSAFE_ON_A_TERMINAL = {chr(c) for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, *range(0x202A, 0x202F),
+                                         *range(0x2066, 0x206A))}
+
+
+@PROPERTY
+@given(sites=st.lists(st.tuples(HOSTILE, HOSTILE), min_size=1, max_size=4, unique_by=lambda s: s[0]))
+def test_the_demo_summary_prints_any_website_and_page_safely_in_aligned_columns(sites: list[tuple[str, str]]) -> None:
+    """``make demo``'s summary table (a terminal): no control or reordering character gets
+    through, and every line's numbers end where the header's columns end."""
+    from analytics_pipeline.cli.demo import summary_lines
+
+    rows = [{"website_id": site, "total_pageviews": 1234, "total_custom_events": 5, "unique_visitors": 7,
+             "sessions_started": 3, "bounce_rate": 0.5, "avg_session_duration_seconds": 12.0,
+             "top_pages": [{"item": page, "count": 9}]} for site, page in sites]
+    header, *lines = summary_lines(rows)
+
+    assert len(lines) == len(sites)
+    assert not UNSAFE_ON_A_TERMINAL & set("".join([header, *lines]))
+    pageviews_end = header.index("pageviews") + len("pageviews")
+    avg_end = header.index("avg s") + len("avg s")
+    for line in lines:
+        assert line[pageviews_end - 5:pageviews_end] == "1,234"
+        assert line[avg_end - 4:avg_end] == "12.0"
+        assert visible(line) == line
