@@ -143,15 +143,16 @@ def non_overlapping_schedule(
             key = partition_key_fn(tick)
             if key != partition_key and key not in missed and _has_partition(job, key):
                 missed[key] = tick
+        running = active_run(context.instance, job.name)
+        if running is not None:
+            tags[REASON_TAG] = (f"queued behind run {running.run_id[:8]} of {job.name} "
+                                f"({running.status.value.lower()}); starts when it ends")
         requests = _catch_up_requests(name, missed, tags, catch_up_in_one_run)
         if not _has_partition(job, partition_key):
             return requests or dg.SkipReason(
                 f"no partition {partition_key} for this tick (before ANALYTICS_START_DATE?)")
-        running = active_run(context.instance, job.name)
-        if running is not None or requests:
-            tags[REASON_TAG] = ("queued behind the missed periods; starts after them" if running is None else
-                                f"queued behind run {running.run_id[:8]} of {job.name} "
-                                f"({running.status.value.lower()}); starts when it ends")
+        if requests and running is None:
+            tags[REASON_TAG] = "queued behind the missed periods; starts after them"
         return requests + [dg.RunRequest(run_key=f"{name}:{partition_key}", partition_key=partition_key, tags=tags)]
 
     return _schedule

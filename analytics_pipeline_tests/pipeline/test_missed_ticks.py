@@ -155,6 +155,20 @@ def test_a_long_outage_catches_up_at_most_a_month_of_ticks(instance):
     assert today.tags[REASON_TAG] == "queued behind the missed periods; starts after them"
 
 
+
+def test_catch_up_runs_say_which_run_they_wait_behind(instance):
+    schedules = {s.name: s for s in defs.get_repository_def().schedule_defs}
+    _last_run_at(instance, "daily_aggregation_schedule", "daily_stats_job",
+                 datetime(2024, 2, 27, 1, 0, tzinfo=timezone.utc))
+    running = instance.add_run(dg.DagsterRun(job_name="daily_stats_job", status=dg.DagsterRunStatus.STARTED))
+
+    requests = _evaluate(instance, schedules["daily_aggregation_schedule"], datetime(2024, 3, 2, 1, 0, tzinfo=timezone.utc))
+
+    assert [CATCH_UP_TAG in r.tags for r in requests] == [True, False]
+    for request in requests:
+        assert request.tags[REASON_TAG] == (f"queued behind run {running.run_id[:8]} of daily_stats_job (started); "
+                                            "starts when it ends")
+
 @settings(deadline=None, max_examples=examples(30, 500),
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(name=st.sampled_from(PARTITIONED), first=st.integers(0, 40), missed=st.integers(0, 200))
