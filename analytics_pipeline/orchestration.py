@@ -169,7 +169,8 @@ def _catch_up_requests(name: str, missed: dict[str, datetime], tags: dict[str, s
     keys = list(missed)  # in tick order, so in time order
     first, last = keys[0], keys[-1]
     return [dg.RunRequest(run_key=f"{name}:{first}...{last}", tags={
-        **tags, CATCH_UP_TAG: _missed_text(list(missed.values())),
+        # The periods first: the Runs page shows a range run's tags cut short, and no partition.
+        **tags, CATCH_UP_TAG: f"{first}...{last}: {_missed_text(list(missed.values()))}",
         ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last})]
 
 

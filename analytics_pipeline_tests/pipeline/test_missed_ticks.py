@@ -100,7 +100,8 @@ def test_days_the_daemon_was_down_are_built_when_it_comes_back(tiny):
     runs = _requested(instance)
     assert sorted(runs) == ["2024-03-04", "2024-03-05...2024-03-07", "2024-03-08"]
     catch_up, today = runs["2024-03-05...2024-03-07"], runs["2024-03-08"]
-    assert catch_up.tags[CATCH_UP_TAG] == "3 ticks were missed, 2024-03-06 01:00 .. 2024-03-08 01:00 UTC"
+    assert catch_up.tags[CATCH_UP_TAG] == ("2024-03-05...2024-03-07: 3 ticks were missed, "
+                                           "2024-03-06 01:00 .. 2024-03-08 01:00 UTC")
     assert CATCH_UP_TAG not in today.tags  # the tick evaluated now
     assert today.tags[REASON_TAG] == "queued behind the missed periods; starts after them"
 
@@ -150,7 +151,8 @@ def test_a_long_outage_catches_up_at_most_a_month_of_ticks(instance):
 
     [catch_up, today] = _evaluate(instance, schedules["daily_aggregation_schedule"], day.replace(hour=1))
     assert (catch_up.tags[RANGE_START], catch_up.tags[RANGE_END]) == ("2024-01-30", "2024-02-29")
-    assert catch_up.tags[CATCH_UP_TAG] == "31 ticks were missed, 2024-01-31 01:00 .. 2024-03-01 01:00 UTC"
+    assert catch_up.tags[CATCH_UP_TAG] == ("2024-01-30...2024-02-29: 31 ticks were missed, "
+                                           "2024-01-31 01:00 .. 2024-03-01 01:00 UTC")
     assert today.partition_key == "2024-03-01"
     assert today.tags[REASON_TAG] == "queued behind the missed periods; starts after them"
 
