@@ -9,8 +9,11 @@ tiny location's ``hold_job``, which writes its process id and waits to be releas
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -32,6 +35,24 @@ pytestmark = pytest.mark.e2e
 def test_the_repository_instance_uses_the_warm_launcher() -> None:
     config = yaml.safe_load((REPO / "dagster.yaml").read_text())
     assert config["run_launcher"] == {"module": "analytics_pipeline.run_launcher", "class": "WarmRunLauncher"}
+
+
+def test_a_warm_worker_starts_with_dagster_storage_imported_but_not_the_code_location() -> None:
+    # In a fresh Python: a fork server is one per process and keeps the preload of whoever started
+    # it first (ingestion starts one for its parsers).
+    probe = (
+        "from analytics_pipeline.run_launcher import _warm_context\n"
+        "with _warm_context().Pool(1) as pool:\n"
+        "    print(pool.apply(eval, ('sorted(__import__(\"sys\").modules)',)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    modules = set(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+    # What every run worker would otherwise import again (about 0.6 s on this machine kind) ...
+    assert {"dagster._cli.api", "dagster._core.storage.base_storage", "dagster._core.instance.factory",
+            "alembic", "sqlalchemy", "jinja2"} <= modules
+    # ... but the code location is each worker's own import, so a reloaded location's code runs.
+    assert not {name for name in modules if name.startswith("analytics_pipeline")}
 
 
 def _cmdline(pid: int) -> str:
