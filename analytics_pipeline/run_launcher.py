@@ -161,9 +161,9 @@ def _first_line(exc: BaseException) -> str:
 WARM_TAG = ".dagster/analytics_run_worker"
 # What the fork server imports once: Dagster's run-worker side, its instance storage (alembic,
 # SQLAlchemy's dialects: about 0.6 s a worker would otherwise import again) and the libraries the
-# code location imports. Not the code location itself: each worker imports it, so that a reloaded
-# location runs its new code. A module that is not installed (dagster_postgres, psycopg on a
-# SQLite-only machine) is skipped by the fork server.
+# code location imports (psycopg and dagster_postgres for PostgreSQL deployments). Not the code
+# location itself: each worker imports it, so that a reloaded location runs its new code. The
+# fork server skips a module that cannot be imported.
 WARM_PRELOAD = [
     "dagster",
     "dagster._cli.api",
