@@ -164,9 +164,8 @@ WARM_TAG = ".dagster/analytics_run_worker"
 # SQLAlchemy's dialects, the SQLite run, event and schedule storages: about 0.6 s a worker would
 # otherwise import again) and the libraries the code location imports (psycopg and
 # dagster_postgres for PostgreSQL deployments). Each entry after the first adds modules the
-# others do not import. Not the code
-# location itself: each worker imports it, so that a reloaded location runs its new code. The
-# fork server skips a module that cannot be imported.
+# others do not import. Not the code location itself: each worker imports it, so that a
+# reloaded location runs its new code. The fork server skips a module that cannot be imported.
 WARM_PRELOAD = [
     "dagster",
     "dagster._cli.api",
