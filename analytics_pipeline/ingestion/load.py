@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -53,6 +54,34 @@ MAX_DB_REASON = 500
 RawLines = Callable[[list[int]], dict[int, str]]
 
 
+class YieldTurn(Exception):
+    """Raised inside a chunk's COPY savepoint when the chunk committing before it waits for a
+    lock: the savepoint rolls back (its locks go), the chunk waits its turn, then loads again."""
+
+
+class Turn(Protocol):
+    """A chunk's place among chunks loading at once (see ``run._Turn``)."""
+
+    def ordered(self, backend_pid: int | None = None) -> None: ...
+
+    def wait(self, cursor: Any = None) -> None: ...
+
+
+class _Alone:
+    """The turn of a chunk that nothing loads beside."""
+
+    def ordered(self, backend_pid: int | None = None) -> None:
+        pass
+
+    def wait(self, cursor: Any = None) -> None:
+        pass
+
+
+# Rounds of the fast path a chunk may try when it deadlocks with the chunk beside it (each
+# round it first waits for that one to commit, so a second round is already rare).
+MAX_FAST_ROUNDS = 5
+
+
 @dataclass
 class LoadOutcome:
     batch_id: int
@@ -75,22 +104,27 @@ def database_reason(error: BaseException) -> str:
 
 
 def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, file_id: int,
-               source_file: str, raw_lines: RawLines | None = None) -> LoadOutcome:
+               source_file: str, raw_lines: RawLines | None = None, turn: Turn | None = None) -> LoadOutcome:
     """Write ``chunk``'s rows, rejections and ledger progress inside ``conn``'s transaction.
-    ``raw_lines(line_numbers)`` gives the raw text of lines the database refused."""
+    ``raw_lines(line_numbers)`` gives the raw text of lines the database refused. ``turn``:
+    when another chunk loads beside this one, the order between them (the batch id is taken
+    after that one's, everything after the rows is written once that one committed)."""
+    turn = turn or _Alone()
     now = datetime.now(timezone.utc)
     batch_id = conn.execute(
         warehouse.sql("insert_ingest_batch"),
         {"file_id": file_id, "first_line": chunk.first_line, "last_line": chunk.last_line,
          "committed_at": warehouse.ts(now)},
     ).scalar_one()
+    turn.ordered(conn.connection.driver_connection.info.backend_pid if warehouse.is_postgres else None)
 
     loaded = 0
     refused: list[tuple[int, str]] = []  # (row index, reason)
     rows = len(chunk.row_lines) if chunk.row_lines else (
         chunk.copy_data.count(b"\n") if warehouse.is_postgres else len(chunk.rows))
     if rows:
-        loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now).load_isolating(rows, refused)
+        loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now, turn).load_isolating(rows, refused)
+    turn.wait()
     rejections = list(chunk.rejections)
     if refused:
         lines = [chunk.row_lines[index] for index, _ in refused]
@@ -122,8 +156,9 @@ class _Loader:
     """Loads rows ``[lo, hi)`` of one chunk; on a line error, bisects inside savepoints."""
 
     def __init__(self, warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, batch_id: int,
-                 source_file: str, now: datetime) -> None:
+                 source_file: str, now: datetime, turn: Turn) -> None:
         self.warehouse = warehouse
+        self.turn = turn
         self.conn = conn
         self.chunk = chunk
         self.batch_id = batch_id
@@ -176,9 +211,11 @@ class _Loader:
 
     def _load_postgres(self, lo: int, hi: int) -> int:
         chunk, warehouse = self.chunk, self.warehouse
-        if lo == 0 and hi == self.rows:
+        whole = lo == 0 and hi == self.rows
+        if whole:
             copy_data, key_data, days = chunk.copy_data, chunk.key_data, chunk.days
         else:
+            self.turn.wait()  # isolating refused lines: alone
             if self._copy_lines is None:
                 self._copy_lines = chunk.copy_data.split(b"\n")[:-1]
                 self._key_lines = chunk.key_data.split(b"\n")[:-1]
@@ -197,17 +234,27 @@ class _Loader:
         import psycopg  # loaded already: this connection is psycopg's
 
         raw = self.conn.connection.driver_connection
-        try:
-            # Fast path: claim every key with one COPY, then COPY the rows straight into their
-            # day partitions. A key already stored aborts the claim (savepoint).
-            with raw.transaction(), raw.cursor() as cursor:
-                with cursor.copy(warehouse.sql_text("copy_event_keys")) as copy:
-                    copy.write(key_data)
-                with cursor.copy(warehouse.sql_text("copy_events")) as copy:
-                    copy.write(data)
-            return rows
-        except psycopg.errors.UniqueViolation:
-            pass
+        for _ in range(MAX_FAST_ROUNDS if whole else 1):
+            try:
+                # Fast path: claim every key with one COPY, then COPY the rows straight into
+                # their day partitions. A key already stored aborts the claim (savepoint).
+                with raw.transaction(), raw.cursor() as cursor:
+                    with cursor.copy(warehouse.sql_text("copy_event_keys")) as copy:
+                        copy.write(key_data)
+                    with cursor.copy(warehouse.sql_text("copy_events")) as copy:
+                        copy.write(data)
+                    # Keep the rows until the chunk before this one committed (it may need a
+                    # lock of ours: then roll them back and load again after it).
+                    self.turn.wait(cursor)
+                return rows
+            except psycopg.errors.UniqueViolation:
+                break
+            except (YieldTurn, psycopg.errors.DeadlockDetected):
+                self.turn.wait()
+        else:
+            raise RuntimeError(f"chunk of lines {chunk.first_line}-{chunk.last_line}: kept deadlocking "
+                               f"with the chunk loading beside it ({MAX_FAST_ROUNDS} rounds)")
+        self.turn.wait()
         # Slow path: some event ids are already stored; only the keys claimed now are loaded.
         self.conn.execute(warehouse.sql("create_event_stage"))
         # Rows staged by an earlier part of a bisected chunk are already claimed: the merge

@@ -39,7 +39,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics_pipeline import settings
-from analytics_pipeline.ingestion.load import load_chunk
+from analytics_pipeline.ingestion.load import YieldTurn, load_chunk
 from analytics_pipeline.ingestion.prepare import (
     FileEvent,
     PreparedChunk,
@@ -66,6 +66,9 @@ FIRST_CHUNK_LINES = 10_000
 # the loading process (still overlapping the database's work with a commit thread). A gzip
 # file counts GZIP_SIZE_FACTOR times its size (about what it holds, uncompressed).
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+# PostgreSQL: chunks loading at once, each on its own connection (the server then works on two
+# cores); they still commit one after another, in file and line order (see _Turn).
+PG_COMMIT_LANES = 2
 GZIP_SIZE_FACTOR = 8
 # A file is unusable when more than this share of its non-blank lines is rejected: it finishes
 # like any file (never retried), and the raw_events check fails naming it.
@@ -245,33 +248,97 @@ class _CommitSkipped(Exception):
     """A write not run because an earlier one failed."""
 
 
-class _Committer:
-    """Runs the writes (chunk commits, then finishing each file) one after another on a
-    background thread while the calling thread receives and prepares what comes next, so the
-    database's work (the server's, or SQLite's with the GIL released) overlaps Python's.
-    Writes run strictly in the order they were handed over, at most ``depth`` waiting or
-    running; once one fails, none after it runs. Each write's ``done`` callback runs on the
-    calling thread, in order, once the write succeeded."""
+class _Turn:
+    """One write's place in the committer's order. A chunk write (``lanes`` > 1) takes its
+    batch id only after the write before it took its own, loads its rows while that one still
+    runs, and commits only after it committed: batch ids are committed in increasing order, and
+    the ledger's ``lines_committed`` only ever moves forward. Any other write waits for the one
+    before it to end, then runs."""
 
-    def __init__(self, depth: int = 3) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-commit")
+    def __init__(self, previous: _Turn | None) -> None:
+        self._previous = previous
+        self._ordered = threading.Event()
+        self._ended = threading.Event()
+        self.failed = False
+        self.backend_pid: int | None = None
+
+    def begin(self, concurrent: bool) -> None:
+        previous = self._previous
+        if previous is not None:
+            (previous._ordered if concurrent else previous._ended).wait()
+            if not concurrent and previous.failed:
+                raise _CommitSkipped()
+
+    def ordered(self, backend_pid: int | None = None) -> None:
+        """This write has taken its batch id (on the server process ``backend_pid``)."""
+        self.backend_pid = backend_pid
+        self._ordered.set()
+
+    def wait(self, cursor: Any = None) -> None:
+        """Until the write before this one has committed. ``cursor``: this write's own, inside
+        the savepoint of rows it holds locks on; if the write before waits for a lock (maybe
+        one of ours: the same event id in both chunks), :class:`YieldTurn` is raised so that the
+        savepoint rolls back and lets it go on, rather than both waiting for ever."""
+        previous = self._previous
+        if previous is None:
+            return
+        while not previous._ended.wait(0.05):
+            if cursor is not None and previous.backend_pid is not None:
+                cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", (previous.backend_pid,))
+                if cursor.fetchone()[0]:
+                    raise YieldTurn()
+        if previous.failed:
+            raise _CommitSkipped()
+        self._previous = None  # ended: nothing to keep alive
+
+    def end(self, failed: bool) -> None:
+        self.failed = failed
+        self._previous = None
+        self._ordered.set()
+        self._ended.set()
+
+
+class _Committer:
+    """Runs the writes (chunk commits, then finishing each file) on background threads while
+    the calling thread receives and prepares what comes next, so the database's work (the
+    server's, or SQLite's with the GIL released) overlaps Python's. With ``lanes`` > 1
+    (PostgreSQL), that many chunk writes load at once on their own connections, each
+    committing only after the one before it (:class:`_Turn`); every other write runs alone, in
+    order. At most ``depth`` writes wait or run; once one fails, none after it commits. Each
+    write's ``done`` callback runs on the calling thread, in order, once the write succeeded."""
+
+    def __init__(self, depth: int = 3, lanes: int = 1) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="ingest-commit")
         self._pending: deque[tuple[Future[Any], Callable[[Any], None]]] = deque()
         self._failed = threading.Event()
-        self.depth = depth
+        self._last: _Turn | None = None
+        self.lanes = lanes
+        self.depth = max(depth, lanes + 1)
 
-    def submit(self, write: Callable[[], Any], done: Callable[[Any], None]) -> None:
+    def submit(self, write: Callable[..., Any], done: Callable[[Any], None], chunk: bool = False) -> None:
+        """``chunk``: ``write(turn)`` loads a chunk, concurrently with the write before it when
+        there are lanes for that; otherwise ``write()`` runs once everything before it ended."""
         while len(self._pending) >= self.depth:
             self._collect()
-        self._pending.append((self._executor.submit(self._run, write), done))
+        turn = self._last = _Turn(self._last)
+        concurrent = chunk and self.lanes > 1
+        self._pending.append((self._executor.submit(self._run, write, turn, concurrent, chunk), done))
 
-    def _run(self, write: Callable[[], Any]) -> Any:
-        if self._failed.is_set():
-            raise _CommitSkipped()
+    def _run(self, write: Callable[..., Any], turn: _Turn, concurrent: bool, chunk: bool) -> Any:
+        failed = True
         try:
-            return write()
+            turn.begin(concurrent)
+            if self._failed.is_set():
+                raise _CommitSkipped()
+            value = write(turn) if chunk else write()
+            turn.wait()  # a write ends after the one before it
+            failed = False
+            return value
         except BaseException:
             self._failed.set()
             raise
+        finally:
+            turn.end(failed)
 
     def _collect(self, quietly: bool = False) -> None:
         future, done = self._pending.popleft()
@@ -351,7 +418,7 @@ def ingest_landing(
     lines = chunk_lines or DEFAULT_CHUNK_LINES[warehouse.dialect]
     result = IngestResult()
     started = time.perf_counter()
-    committer = _Committer()
+    committer = _Committer(lanes=PG_COMMIT_LANES if warehouse.is_postgres else 1)
     opened: deque[_OpenFile | FileResult | Path] = deque()
     try:
         with _one_ingester_at_a_time(warehouse, log) as check_lock:
@@ -484,14 +551,14 @@ class _Ingest:
                     stage_cpu["reading"] += value.read_seconds
                     stage_cpu["parsing and validation"] += value.cpu_seconds
                     self.committer.submit(partial(self._commit, file, value, raw_lines),
-                                          partial(self._committed, file, value))
+                                          partial(self._committed, file, value), chunk=True)
                     file.last_line = value.last_line
                 elif tag == "unreadable":
                     # The unreadable rest of a file is one rejection, so the loss is visible and counted.
                     line = file.last_line + 1
                     failed = PreparedChunk(first_line=line, last_line=line, lines=1,
                                            rejections=[(line, "", f"file unreadable from here on: {value}")])
-                    self.committer.submit(partial(self._commit, file, failed, None), lambda _: None)
+                    self.committer.submit(partial(self._commit, file, failed, None), lambda _: None, chunk=True)
         except BaseException:
             self.committer.wait(quietly=True)  # the write in flight ends before anything else
             raise
@@ -509,11 +576,21 @@ class _Ingest:
                  "started_at": warehouse.ts(started_at)},
             ).scalar_one()
 
-    def _commit(self, file: _OpenFile, chunk: PreparedChunk, raw_lines: Any) -> None:
+    def _commit(self, file: _OpenFile, chunk: PreparedChunk, raw_lines: Any, turn: _Turn) -> None:
         self.check_lock()
         started = time.thread_time()
-        _commit_chunk(self.warehouse, chunk, file.file_id, file.path.name, file.result, self.result, raw_lines)
-        self.result.stage_cpu["loading"] += time.thread_time() - started
+        if chunk.days and self.committer.lanes > 1:
+            # A new day's partition, created inside the chunk's transaction, would lock the
+            # events table against the chunk loading beside this one until this one commits,
+            # and this one commits only after that one: created first, on its own.
+            with self.warehouse.begin() as conn:
+                for day in sorted(chunk.days):
+                    conn.execute(self.warehouse.sql("ensure_event_partition"), {"day": day})
+        _commit_chunk(self.warehouse, chunk, file.file_id, file.path.name, file.result, self.result, raw_lines,
+                      turn)
+        cpu = time.thread_time() - started
+        turn.wait()  # the shared counters below are updated in order, one write at a time
+        self.result.stage_cpu["loading"] += cpu
 
     def _finish(self, file: _OpenFile) -> tuple[str, list[str]]:
         warehouse, file_result = self.warehouse, file.result
@@ -571,10 +648,13 @@ def _one_ingester_at_a_time(warehouse: Warehouse, log: Callable[[str], None]) ->
         conn.exec_driver_sql(f"SELECT pg_advisory_lock({_PG_INGEST_LOCK})")
         conn.commit()
 
+        guard = threading.Lock()  # two commit threads may check at once
+
         def check_lock() -> None:
             try:
-                conn.exec_driver_sql("SELECT 1")
-                conn.rollback()
+                with guard:
+                    conn.exec_driver_sql("SELECT 1")
+                    conn.rollback()
             except sa.exc.DBAPIError as exc:
                 cause = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else exc
                 raise IngestionLockLost(
@@ -652,9 +732,9 @@ def _raw_lines_reader(path: Path, kind: str) -> Callable[[list[int]], dict[int, 
 
 def _commit_chunk(warehouse: Warehouse, chunk: PreparedChunk, file_id: int, name: str,
                   file_result: FileResult, result: IngestResult,
-                  raw_lines: Callable[[list[int]], dict[int, str]] | None = None) -> None:
+                  raw_lines: Callable[[list[int]], dict[int, str]] | None = None, turn: Any = None) -> None:
     with warehouse.begin() as conn:
-        outcome = load_chunk(warehouse, conn, chunk, file_id, name, raw_lines)
+        outcome = load_chunk(warehouse, conn, chunk, file_id, name, raw_lines, turn)
     batch_id, loaded, duplicates, rejections = (outcome.batch_id, outcome.loaded, outcome.duplicates,
                                                 outcome.rejections)
     if result.first_batch is None:

@@ -1,0 +1,180 @@
+"""PostgreSQL loads two chunks at once (``run.PG_COMMIT_LANES``), each on its own connection,
+and still commits them one after another in file and line order: the first copy of an event
+wins whichever chunk claims its key first, batch ids commit in increasing order, and a chunk
+that fails stops every chunk after it, even one whose rows were already loaded."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analytics_pipeline.ingestion import run
+from analytics_pipeline.ingestion.load import YieldTurn
+from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline_tests.conftest import _empty_postgres
+from analytics_pipeline_tests.factories import event, write_jsonl
+from analytics_pipeline_tests.ingestion.helpers import count, ingest, ledger, stored_events
+
+CHUNK = 400
+
+
+@pytest.fixture
+def pg(pg_database: str) -> Warehouse:
+    _empty_postgres(pg_database)
+    return Warehouse(pg_database)
+
+
+def _crossing_duplicates(chunks: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """``chunks`` chunks of CHUNK lines where each chunk's last lines are re-sent at the start
+    of the next chunk, and the next chunk's first lines are already in this one (in the other
+    order): the chunk that loads second reaches its copy of a key first. Returns the lines and,
+    per duplicated event id, the url_path of its first line (the copy that must be kept)."""
+    lines: list[dict[str, Any]] = []
+    first: dict[str, str] = {}
+    for c in range(chunks):
+        body = [event(event_id=f"c{c}-{i}", url_path=f"/c{c}/{i}") for i in range(CHUNK - 4)]
+        if c:
+            # The previous chunk ended with the re-sent ids of this one's end (crossing).
+            body = [event(event_id=f"x{c - 1}-{k}", url_path=f"/second/{c - 1}/{k}") for k in range(2)] + body
+        else:
+            body = [event(event_id=f"pad-{k}", url_path="/pad") for k in range(2)] + body
+        tail = [event(event_id=f"x{c}-{k}", url_path=f"/first/{c}/{k}") for k in range(2)]
+        for k in range(2):
+            first[f"x{c}-{k}"] = f"/first/{c}/{k}"
+        lines += body + tail
+    return lines, first
+
+
+def test_duplicates_across_two_chunks_loading_at_once_keep_the_first_copy(pg: Warehouse, landing_dir: Path) -> None:
+    chunks = 12
+    lines, first = _crossing_duplicates(chunks)
+    write_jsonl(landing_dir / "day.jsonl", lines)
+
+    result = ingest(pg, landing_dir, chunk_lines=CHUNK)
+
+    unique = len({line["event_id"] for line in lines})
+    assert (result.lines, result.loaded, result.duplicates, result.rejected) == (len(lines), unique, len(lines) - unique, 0)
+    stored = stored_events(pg)
+    assert len(stored) == unique == count(pg, "event_keys")
+    for event_id, url_path in first.items():
+        assert stored[event_id]["url_path"] == url_path, event_id
+    (row,) = ledger(pg)
+    assert (row["status"], row["lines"], row["loaded"], row["duplicates"]) == ("done", len(lines), unique, len(lines) - unique)
+    # One batch per chunk, its ids in line order (commit order is id order).
+    with pg.connect() as conn:
+        batches = conn.execute(sa.text("SELECT batch_id, first_line FROM ingest_batches ORDER BY batch_id")).all()
+    assert [b.first_line for b in batches] == sorted(b.first_line for b in batches)
+    assert len(batches) == chunks + (1 if len(lines) % CHUNK else 0)
+
+
+def test_a_chunk_failing_after_loading_its_rows_stops_the_chunk_loading_beside_it(
+    pg: Warehouse, landing_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_jsonl(landing_dir / "day.jsonl", [event(event_id=f"e{i}", url_path=f"/{i}") for i in range(10 * CHUNK)])
+    real = run.load_chunk
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    def third_fails_late(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            calls["n"] += 1
+            number = calls["n"]
+        outcome = real(*args, **kwargs)  # its rows and ledger row written, not committed
+        if number == 3:
+            time.sleep(0.5)  # the fourth chunk loads its rows meanwhile and waits to commit
+            raise OSError("disk full while committing chunk 3")
+        return outcome
+
+    monkeypatch.setattr(run, "load_chunk", third_fails_late)
+    with pytest.raises(OSError, match="disk full"):
+        ingest(pg, landing_dir, chunk_lines=CHUNK)
+    monkeypatch.undo()
+    (row,) = ledger(pg)
+    assert (row["status"], row["lines_committed"], row["loaded"]) == ("loading", 2 * CHUNK, 2 * CHUNK)
+    assert count(pg, "events") == count(pg, "event_keys") == 2 * CHUNK
+    assert calls["n"] >= 3
+
+    result = ingest(pg, landing_dir, chunk_lines=CHUNK)
+    assert (result.files[0].status, result.loaded, result.duplicates) == ("resumed", 8 * CHUNK, 0)
+    assert count(pg, "events") == count(pg, "event_keys") == 10 * CHUNK
+
+
+def test_a_chunk_holding_a_key_its_predecessor_waits_for_steps_back(pg: Warehouse) -> None:
+    """The wait for the chunk before never deadlocks unseen: when that chunk's server process
+    waits for a lock, the waiting chunk rolls back its rows (``YieldTurn``)."""
+    url = pg.url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as holder, psycopg.connect(url) as waiter:
+        holder.execute("INSERT INTO event_keys (event_id, occurred_at) VALUES ('k', now())")  # uncommitted
+        blocked = threading.Thread(
+            target=lambda: waiter.execute("INSERT INTO event_keys (event_id, occurred_at) VALUES ('k', now()) "
+                                          "ON CONFLICT DO NOTHING"))
+        blocked.start()
+        before = run._Turn(None)
+        before.ordered(waiter.info.backend_pid)
+        turn = run._Turn(before)
+        turn.ordered(holder.info.backend_pid)
+        started = time.monotonic()
+        with holder.cursor() as cursor, pytest.raises(YieldTurn):
+            turn.wait(cursor)
+        assert time.monotonic() - started < 10
+        holder.rollback()  # the step back: the predecessor goes on and ends
+        blocked.join(timeout=10)
+        assert not blocked.is_alive()
+        waiter.commit()
+        before.end(failed=False)
+        turn.wait()  # now simply returns
+        assert waiter.execute("SELECT count(*) FROM event_keys WHERE event_id = 'k'").fetchone() == (1,)
+
+
+def test_a_predecessor_that_failed_makes_the_waiting_chunk_skip() -> None:
+    before = run._Turn(None)
+    turn = run._Turn(before)
+    before.end(failed=True)
+    with pytest.raises(run._CommitSkipped):
+        turn.wait()
+
+
+_runs = iter(range(10**9))
+
+
+@settings(max_examples=30, derandomize=True, database=None, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ids=st.lists(st.integers(0, 15), min_size=1, max_size=60), chunk_lines=st.integers(1, 7),
+       bad=st.sets(st.integers(0, 59), max_size=4))
+def test_any_order_of_repeated_ids_keeps_each_first_copy_once(
+    pg_database: str, tmp_path: Path, ids: list[int], chunk_lines: int, bad: set[int]
+) -> None:
+    """Property: however the repeats of an id fall across chunks loading at once, each id is
+    stored once, as its first valid line, and every line is counted once; lines PostgreSQL
+    refuses (a NUL character) are rejected wherever they fall."""
+    n = next(_runs)
+    _empty_postgres(pg_database)
+    warehouse = Warehouse(pg_database)
+    landing = tmp_path / f"landing-{n}"
+    landing.mkdir()
+    lines, first, refused = [], {}, 0
+    for line_number, i in enumerate(ids):
+        if line_number in bad:
+            lines.append(event(event_id=f"id-{i}", url_path=f"/{line_number}\x00"))
+            refused += 1
+            continue
+        lines.append(event(event_id=f"id-{i}", url_path=f"/{line_number}"))
+        first.setdefault(f"id-{i}", f"/{line_number}")
+    write_jsonl(landing / "day.jsonl", lines)
+
+    result = ingest(warehouse, landing, chunk_lines=chunk_lines)
+
+    assert (result.loaded, result.rejected, result.duplicates) == (len(first), refused, len(ids) - refused - len(first))
+    stored = stored_events(warehouse)
+    assert {k: v["url_path"] for k, v in stored.items()} == first
+    assert count(warehouse, "event_keys") == len(first)
+    (row,) = ledger(warehouse)
+    assert (row["status"], row["lines"], row["loaded"]) == ("done", len(ids), len(first))
