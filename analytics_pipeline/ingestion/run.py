@@ -276,20 +276,32 @@ class _Turn:
 
     def wait(self, cursor: Any = None) -> None:
         """Until the write before this one has committed. ``cursor``: this write's own, inside
-        the savepoint of rows it holds locks on; if the write before waits for a lock (maybe
-        one of ours: the same event id in both chunks), :class:`YieldTurn` is raised so that the
-        savepoint rolls back and lets it go on, rather than both waiting for ever."""
+        the savepoint of rows it holds locks on; if a write before it that has not ended waits
+        for a lock (maybe one of ours: the same event id in both chunks), :class:`YieldTurn` is
+        raised so that the savepoint rolls back and lets it go on, rather than both waiting for
+        ever (the server cannot see a wait that happens here, in the client)."""
         previous = self._previous
         if previous is None:
             return
         while not previous._ended.wait(0.05):
-            if cursor is not None and previous.backend_pid is not None:
-                cursor.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", (previous.backend_pid,))
+            if cursor is not None:
+                pids = self._pids_before()
+                cursor.execute("SELECT coalesce(bool_or(cardinality(pg_blocking_pids(pid)) > 0), false) "
+                               "FROM unnest(%s::integer[]) AS pid", (pids,))
                 if cursor.fetchone()[0]:
                     raise YieldTurn()
         if previous.failed:
             raise _CommitSkipped()
         self._previous = None  # ended: nothing to keep alive
+
+    def _pids_before(self) -> list[int]:
+        """The server processes of the writes before this one that have not ended."""
+        pids, turn = [], self._previous
+        while turn is not None and not turn._ended.is_set():
+            if turn.backend_pid is not None:
+                pids.append(turn.backend_pid)
+            turn = turn._previous
+        return pids
 
     def end(self, failed: bool) -> None:
         self.failed = failed

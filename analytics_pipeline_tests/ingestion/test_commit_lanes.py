@@ -33,32 +33,39 @@ def pg(pg_database: str) -> Warehouse:
 
 
 def _crossing_duplicates(chunks: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """``chunks`` chunks of CHUNK lines where each chunk's last lines are re-sent at the start
-    of the next chunk, and the next chunk's first lines are already in this one (in the other
-    order): the chunk that loads second reaches its copy of a key first. Returns the lines and,
-    per duplicated event id, the url_path of its first line (the copy that must be kept)."""
+    """``chunks`` chunks of CHUNK lines where each chunk ends with ids that are re-sent at the
+    start of the next chunk and of the one after it: a later chunk, loading at the same time,
+    reaches its copy of a key before the earlier chunk does. Returns the lines and, per re-sent
+    event id, the url_path of its first line (the copy that must be kept)."""
     lines: list[dict[str, Any]] = []
     first: dict[str, str] = {}
     for c in range(chunks):
-        body = [event(event_id=f"c{c}-{i}", url_path=f"/c{c}/{i}") for i in range(CHUNK - 4)]
-        if c:
-            # The previous chunk ended with the re-sent ids of this one's end (crossing).
-            body = [event(event_id=f"x{c - 1}-{k}", url_path=f"/second/{c - 1}/{k}") for k in range(2)] + body
-        else:
-            body = [event(event_id=f"pad-{k}", url_path="/pad") for k in range(2)] + body
-        tail = [event(event_id=f"x{c}-{k}", url_path=f"/first/{c}/{k}") for k in range(2)]
+        head = [event(event_id=f"x{c - 1}-{k}", url_path=f"/second/{c - 1}/{k}") for k in range(2) if c >= 1]
+        head += [event(event_id=f"y{c - 2}-{k}", url_path=f"/third/{c - 2}/{k}") for k in range(2) if c >= 2]
+        tail = [event(event_id=f"{x}{c}-{k}", url_path=f"/first/{c}/{x}{k}") for x in "xy" for k in range(2)]
+        body = [event(event_id=f"c{c}-{i}", url_path=f"/c{c}/{i}") for i in range(CHUNK - len(head) - len(tail))]
         for k in range(2):
-            first[f"x{c}-{k}"] = f"/first/{c}/{k}"
-        lines += body + tail
+            first[f"x{c}-{k}"] = f"/first/{c}/x{k}"
+            first[f"y{c}-{k}"] = f"/first/{c}/y{k}"
+        lines += head + body + tail
     return lines, first
 
 
-def test_duplicates_across_two_chunks_loading_at_once_keep_the_first_copy(pg: Warehouse, landing_dir: Path) -> None:
+@pytest.mark.parametrize("lanes", [2, 3])
+def test_duplicates_across_chunks_loading_at_once_keep_the_first_copy(
+    pg: Warehouse, landing_dir: Path, monkeypatch: pytest.MonkeyPatch, lanes: int
+) -> None:
+    monkeypatch.setattr(run, "PG_COMMIT_LANES", lanes)  # 3: a chunk may hold what the one two before needs
     chunks = 12
     lines, first = _crossing_duplicates(chunks)
     write_jsonl(landing_dir / "day.jsonl", lines)
 
-    result = ingest(pg, landing_dir, chunk_lines=CHUNK)
+    outcome: list[Any] = []
+    worker = threading.Thread(target=lambda: outcome.append(ingest(pg, landing_dir, chunk_lines=CHUNK)), daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "ingestion hung: chunks waiting for each other"
+    (result,) = outcome
 
     unique = len({line["event_id"] for line in lines})
     assert (result.lines, result.loaded, result.duplicates, result.rejected) == (len(lines), unique, len(lines) - unique, 0)
