@@ -6,9 +6,10 @@ from which the next run loads the rest of the file exactly once.
 
 Three things overlap: files are read, parsed and validated in parser processes (when there is
 enough data to pay for them; else on the calling thread), one file ahead per process; the
-calling thread hands the prepared chunks to a commit thread, which writes them one after
-another in file and line order; and the database works on one chunk while the next is
-prepared. The CPU of each stage is counted in :attr:`IngestResult.stage_cpu`.
+calling thread hands the prepared chunks to a commit thread (on PostgreSQL two, each loading
+a chunk on its own connection), and chunks commit one after another in file and line order;
+and the database works on the chunks while the next is prepared. The CPU of each stage is
+counted in :attr:`IngestResult.stage_cpu`.
 """
 
 from __future__ import annotations
