@@ -253,8 +253,9 @@ class _Turn:
     """One write's place in the committer's order. A chunk write (``lanes`` > 1) takes its
     batch id only after the write before it took its own, loads its rows while that one still
     runs, and commits only after it committed: batch ids are committed in increasing order, and
-    the ledger's ``lines_committed`` only ever moves forward. Any other write waits for the one
-    before it to end, then runs."""
+    the ledger's ``lines_committed`` only ever moves forward. A file's finishing lets the next
+    chunk start loading at once, and runs once the write before it ended. With one lane, every
+    write waits for the one before it to end, then runs."""
 
     def __init__(self, previous: _Turn | None) -> None:
         self._previous = previous
@@ -269,6 +270,14 @@ class _Turn:
             (previous._ordered if concurrent else previous._ended).wait()
             if not concurrent and previous.failed:
                 raise _CommitSkipped()
+
+    def after_previous(self) -> None:
+        """Let the next write start loading once the write before has its batch id; return
+        once that write has ended."""
+        if self._previous is not None:
+            self._previous._ordered.wait()
+        self._ordered.set()
+        self.wait()
 
     def ordered(self, backend_pid: int | None = None) -> None:
         """This write has taken its batch id (on the server process ``backend_pid``)."""
@@ -316,35 +325,53 @@ class _Committer:
     the calling thread receives and prepares what comes next, so the database's work (the
     server's, or SQLite's with the GIL released) overlaps Python's. With ``lanes`` > 1
     (PostgreSQL), that many chunk writes load at once on their own connections, each
-    committing only after the one before it (:class:`_Turn`); every other write runs alone, in
-    order. At most ``depth`` writes wait or run; once one fails, none after it commits. Each
-    write's ``done`` callback runs on the calling thread, in order, once the write succeeded."""
+    committing only after the one before it (:class:`_Turn`), and one more thread finishes a
+    file while the next file's chunks load. At most ``depth`` writes wait or run; once one
+    fails, none after it commits. Each write's ``done`` callback runs on the calling thread, in
+    order, once the write succeeded.
+
+    Kinds of write: ``"chunk"`` (``write(turn)``, loads and commits a chunk), ``"after"``
+    (``write()`` once every write before it ended: finishing a file), ``"free"`` (``write()``
+    at once, outside the order: registering a file, whose chunks wait for it themselves)."""
 
     def __init__(self, depth: int = 3, lanes: int = 1) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="ingest-commit")
+        threads = lanes + 1 if lanes > 1 else 1
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest-commit")
+        self._lanes = threading.Semaphore(lanes)  # chunks loading at once
         self._pending: deque[tuple[Future[Any], Callable[[Any], None]]] = deque()
         self._failed = threading.Event()
         self._last: _Turn | None = None
         self.lanes = lanes
-        self.depth = max(depth, lanes + 1)
+        self.depth = max(depth, threads + 1)
 
-    def submit(self, write: Callable[..., Any], done: Callable[[Any], None], chunk: bool = False) -> None:
-        """``chunk``: ``write(turn)`` loads a chunk, concurrently with the write before it when
-        there are lanes for that; otherwise ``write()`` runs once everything before it ended."""
+    def submit(self, write: Callable[..., Any], done: Callable[[Any], None], kind: str = "after") -> None:
         while len(self._pending) >= self.depth:
             self._collect()
-        turn = self._last = _Turn(self._last)
-        concurrent = chunk and self.lanes > 1
-        self._pending.append((self._executor.submit(self._run, write, turn, concurrent, chunk), done))
+        if kind == "free":
+            turn = _Turn(None)
+        else:
+            turn = self._last = _Turn(self._last)
+        self._pending.append((self._executor.submit(self._run, write, turn, kind), done))
 
-    def _run(self, write: Callable[..., Any], turn: _Turn, concurrent: bool, chunk: bool) -> Any:
+    def _run(self, write: Callable[..., Any], turn: _Turn, kind: str) -> Any:
         failed = True
+        concurrent = self.lanes > 1
         try:
-            turn.begin(concurrent)
-            if self._failed.is_set():
-                raise _CommitSkipped()
-            value = write(turn) if chunk else write()
-            turn.wait()  # a write ends after the one before it
+            if kind == "chunk":
+                # Started in order (the turn before has its batch id), so a chunk never holds
+                # a lane that the chunk before it still waits for.
+                turn.begin(concurrent)
+                with self._lanes:
+                    if self._failed.is_set():
+                        raise _CommitSkipped()
+                    value = write(turn)
+                    turn.wait()
+            else:
+                if kind == "after":
+                    turn.begin(concurrent=False) if not concurrent else turn.after_previous()
+                if self._failed.is_set():
+                    raise _CommitSkipped()
+                value = write()
             failed = False
             return value
         except BaseException:
@@ -393,6 +420,14 @@ class _OpenFile:
     source: _FileSource
     header: list[str] | None = None
     last_line: int = 0  # the last line of the last chunk handed to the committer
+    registered: threading.Event = field(default_factory=threading.Event)  # file_id is known (or never will be)
+
+    def wait_registered(self) -> int:
+        """The ledger row's id, once the commit thread has written it."""
+        self.registered.wait()
+        if self.file_id is None:
+            raise _CommitSkipped()  # registering failed; that error is the run's
+        return self.file_id
 
 
 def _parser_processes(workers: int | None, files: list[Path]) -> int:
@@ -479,7 +514,7 @@ def _ingest_all(ingest: _Ingest, files: list[Path], opened: deque[Any], committe
             ingest.load(head)
         elif head is not None:
             # Listed after the files before it, whose writes may still be queued.
-            committer.submit(lambda: None, partial(_append, result.files, head))
+            committer.submit(lambda: None, partial(_append, result.files, head), kind="free")
     committer.wait()
 
 
@@ -543,13 +578,16 @@ class _Ingest:
                                     self.frozen, self.start, first_chunk), process=self.parsers > 0)
         opened = _OpenFile(path, sha, file_id, FileResult(name, status), source, last_line=resume_after)
         if file_id is None:
-            # The ledger row is the commit thread's first write for the file, in order.
+            # The ledger row is written on a commit thread, outside the order of the writes
+            # (it depends on none of them); the file's own writes wait for it.
             try:
                 self.committer.submit(partial(self._register, opened, path.stat().st_size, self.clock()),
-                                      lambda _: None)
+                                      lambda _: None, kind="free")
             except BaseException:
                 source.close()
                 raise
+        else:
+            opened.registered.set()
         return opened
 
     def load(self, file: _OpenFile) -> None:
@@ -564,14 +602,14 @@ class _Ingest:
                     stage_cpu["reading"] += value.read_seconds
                     stage_cpu["parsing and validation"] += value.cpu_seconds
                     self.committer.submit(partial(self._commit, file, value, raw_lines),
-                                          partial(self._committed, file, value), chunk=True)
+                                          partial(self._committed, file, value), kind="chunk")
                     file.last_line = value.last_line
                 elif tag == "unreadable":
                     # The unreadable rest of a file is one rejection, so the loss is visible and counted.
                     line = file.last_line + 1
                     failed = PreparedChunk(first_line=line, last_line=line, lines=1,
                                            rejections=[(line, "", f"file unreadable from here on: {value}")])
-                    self.committer.submit(partial(self._commit, file, failed, None), lambda _: None, chunk=True)
+                    self.committer.submit(partial(self._commit, file, failed, None), lambda _: None, kind="chunk")
         except BaseException:
             self.committer.wait(quietly=True)  # the write in flight ends before anything else
             raise
@@ -582,12 +620,16 @@ class _Ingest:
     # -- on the committer's thread -------------------------------------------------------------
     def _register(self, file: _OpenFile, size: int, started_at: datetime) -> None:
         warehouse = self.warehouse
-        with warehouse.begin() as conn:
-            file.file_id = conn.execute(
-                warehouse.sql("insert_ingest_file"),
-                {"sha256": file.sha, "path": file.path.name, "size_bytes": size,
-                 "started_at": warehouse.ts(started_at)},
-            ).scalar_one()
+        try:
+            with warehouse.begin() as conn:
+                file_id = conn.execute(
+                    warehouse.sql("insert_ingest_file"),
+                    {"sha256": file.sha, "path": file.path.name, "size_bytes": size,
+                     "started_at": warehouse.ts(started_at)},
+                ).scalar_one()
+            file.file_id = file_id
+        finally:
+            file.registered.set()
 
     def _commit(self, file: _OpenFile, chunk: PreparedChunk, raw_lines: Any, turn: _Turn) -> None:
         self.check_lock()
@@ -599,17 +641,18 @@ class _Ingest:
             with self.warehouse.begin() as conn:
                 for day in sorted(chunk.days):
                     conn.execute(self.warehouse.sql("ensure_event_partition"), {"day": day})
-        _commit_chunk(self.warehouse, chunk, file.file_id, file.path.name, file.result, self.result, raw_lines,
-                      turn)
+        _commit_chunk(self.warehouse, chunk, file.wait_registered(), file.path.name, file.result, self.result,
+                      raw_lines, turn)
         cpu = time.thread_time() - started
         turn.wait()  # the shared counters below are updated in order, one write at a time
         self.result.stage_cpu["loading"] += cpu
 
     def _finish(self, file: _OpenFile) -> tuple[str, list[str]]:
         warehouse, file_result = self.warehouse, file.result
+        file_id = file.wait_registered()
         with warehouse.begin() as conn:
             totals = conn.execute(warehouse.sql("select_ingest_file_totals"),
-                                  {"file_id": file.file_id}).mappings().one()
+                                  {"file_id": file_id}).mappings().one()
             file_result.problem = _file_problem(file.header, totals, file_result.reasons)
             if file_result.problem:
                 conn.execute(warehouse.sql("record_ingest_file_problem"),

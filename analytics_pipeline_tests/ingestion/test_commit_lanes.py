@@ -5,6 +5,7 @@ that fails stops every chunk after it, even one whose rows were already loaded."
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -185,3 +186,41 @@ def test_any_order_of_repeated_ids_keeps_each_first_copy_once(
     assert count(warehouse, "event_keys") == len(first)
     (row,) = ledger(warehouse)
     assert (row["status"], row["lines"], row["loaded"]) == ("done", len(ids), len(first))
+
+
+def test_many_small_files_finish_while_the_next_ones_load(
+    pg: Warehouse, landing_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file's finishing and the next files' ledger rows run beside the chunks loading;
+    batch ids still follow file and line order (even when a file's last chunk is slow to take
+    its own), new day partitions are created one at a time, and every file ends done and
+    moved."""
+    real = run.load_chunk
+
+    def last_chunk_slow(warehouse: Warehouse, conn: Any, chunk: Any, *args: Any, **kwargs: Any) -> Any:
+        if chunk.first_line == 5:
+            time.sleep(0.1)  # before its batch id: the next file's first chunk must not take one first
+        return real(warehouse, conn, chunk, *args, **kwargs)
+
+    monkeypatch.setattr(run, "load_chunk", last_chunk_slow)
+    expected_loaded = 0
+    for f in range(10):
+        day = ("2024-02-27", "2024-02-28", "2024-02-29", "2024-03-01")[f % 4]  # some files share a day
+        lines: list[Any] = [event(event_id=f"f{f}-{i}", occurred_at=f"{day}T10:0{i}:00Z") for i in range(5)]
+        lines.insert(2, "{bad")
+        expected_loaded += 5
+        path = landing_dir / f"f{f:02d}.jsonl"
+        write_jsonl(path, lines)
+        os.utime(path, (1_700_000_000 + f, 1_700_000_000 + f))  # listed in this order
+
+    result = ingest(pg, landing_dir, chunk_lines=2)
+
+    assert [f.name for f in result.files] == [f"f{f:02d}.jsonl" for f in range(10)]
+    assert (result.loaded, result.rejected, result.duplicates) == (expected_loaded, 10, 0)
+    assert [row["status"] for row in ledger(pg)] == ["done"] * 10
+    assert sorted(p.name for p in (landing_dir / "processed").iterdir()) == [f"f{f:02d}.jsonl" for f in range(10)]
+    with pg.connect() as conn:
+        batches = conn.execute(sa.text(
+            "SELECT b.batch_id, f.path, b.first_line FROM ingest_batches b JOIN ingest_files f USING (file_id) "
+            "ORDER BY b.batch_id")).all()
+    assert [(b.path, b.first_line) for b in batches] == sorted((b.path, b.first_line) for b in batches)
