@@ -367,8 +367,10 @@ class _Committer:
                     value = write(turn)
                     turn.wait()
             else:
-                if kind == "after":
-                    turn.begin(concurrent=False) if not concurrent else turn.after_previous()
+                if kind == "after" and concurrent:
+                    turn.after_previous()  # the next chunk may start loading meanwhile
+                elif kind == "after":
+                    turn.begin(concurrent=False)
                 if self._failed.is_set():
                     raise _CommitSkipped()
                 value = write()
