@@ -103,10 +103,23 @@ def database_reason(error: BaseException) -> str:
     return reason if len(reason) <= MAX_DB_REASON else reason[:MAX_DB_REASON - 3] + "..."
 
 
+def ensure_partitions(warehouse: Warehouse, days: set[str]) -> None:
+    """PostgreSQL: create the day partitions of ``events`` that ``days`` need, in a transaction
+    of their own, before the chunk's. Creating a partition waits for every open insert into
+    ``events``; inside a chunk's transaction it would also hold the table against the chunk
+    loading beside it, which may be the one this chunk waits to commit after."""
+    if not days or not warehouse.is_postgres:
+        return
+    with warehouse.begin() as conn:
+        for day in sorted(days):
+            conn.execute(warehouse.sql("ensure_event_partition"), {"day": day})
+
+
 def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, file_id: int,
                source_file: str, raw_lines: RawLines | None = None, turn: Turn | None = None) -> LoadOutcome:
     """Write ``chunk``'s rows, rejections and ledger progress inside ``conn``'s transaction.
-    ``raw_lines(line_numbers)`` gives the raw text of lines the database refused. ``turn``:
+    ``raw_lines(line_numbers)`` gives the raw text of lines the database refused; the chunk's
+    day partitions exist already (:func:`ensure_partitions`). ``turn``:
     when another chunk loads beside this one, the order between them (the batch id is taken
     after that one's, everything after the rows is written once that one committed)."""
     turn = turn or _Alone()
@@ -213,7 +226,7 @@ class _Loader:
         chunk, warehouse = self.chunk, self.warehouse
         whole = lo == 0 and hi == self.rows
         if whole:
-            copy_data, key_data, days = chunk.copy_data, chunk.key_data, chunk.days
+            copy_data, key_data = chunk.copy_data, chunk.key_data
         else:
             self.turn.wait()  # isolating refused lines: alone
             if self._copy_lines is None:
@@ -222,9 +235,6 @@ class _Loader:
             keys = self._key_lines[lo:hi]  # type: ignore[index]
             copy_data = b"\n".join(self._copy_lines[lo:hi]) + b"\n"
             key_data = b"\n".join(keys) + b"\n"
-            days = {key.rsplit(b"\t", 1)[1][:10].decode() for key in keys}
-        for day in sorted(days):
-            self.conn.execute(warehouse.sql("ensure_event_partition"), {"day": day})
         # Each COPY line gets the batch's columns: lines hold no raw newline (COPY escapes it),
         # so one bytes.replace does it without touching the rows in Python.
         tail = "\t".join(("", self.now.strftime("%Y-%m-%d %H:%M:%S.%f+00"), _copy_field(self.source_file),

@@ -40,7 +40,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics_pipeline import settings
-from analytics_pipeline.ingestion.load import YieldTurn, load_chunk
+from analytics_pipeline.ingestion.load import YieldTurn, ensure_partitions, load_chunk
 from analytics_pipeline.ingestion.prepare import (
     FileEvent,
     PreparedChunk,
@@ -264,18 +264,15 @@ class _Turn:
         self.failed = False
         self.backend_pid: int | None = None
 
-    def begin(self, concurrent: bool) -> None:
-        previous = self._previous
-        if previous is not None:
-            (previous._ordered if concurrent else previous._ended).wait()
-            if not concurrent and previous.failed:
-                raise _CommitSkipped()
+    def begin(self) -> None:
+        """Until the write before this one has its batch id (with one thread it has ended)."""
+        if self._previous is not None:
+            self._previous._ordered.wait()
 
     def after_previous(self) -> None:
         """Let the next write start loading once the write before has its batch id; return
         once that write has ended."""
-        if self._previous is not None:
-            self._previous._ordered.wait()
+        self.begin()
         self._ordered.set()
         self.wait()
 
@@ -355,22 +352,19 @@ class _Committer:
 
     def _run(self, write: Callable[..., Any], turn: _Turn, kind: str) -> Any:
         failed = True
-        concurrent = self.lanes > 1
         try:
             if kind == "chunk":
                 # Started in order (the turn before has its batch id), so a chunk never holds
                 # a lane that the chunk before it still waits for.
-                turn.begin(concurrent)
+                turn.begin()
                 with self._lanes:
                     if self._failed.is_set():
                         raise _CommitSkipped()
                     value = write(turn)
                     turn.wait()
             else:
-                if kind == "after" and concurrent:
+                if kind == "after":
                     turn.after_previous()  # the next chunk may start loading meanwhile
-                elif kind == "after":
-                    turn.begin(concurrent=False)
                 if self._failed.is_set():
                     raise _CommitSkipped()
                 value = write()
@@ -636,18 +630,10 @@ class _Ingest:
     def _commit(self, file: _OpenFile, chunk: PreparedChunk, raw_lines: Any, turn: _Turn) -> None:
         self.check_lock()
         started = time.thread_time()
-        if chunk.days and self.committer.lanes > 1:
-            # A new day's partition, created inside the chunk's transaction, would lock the
-            # events table against the chunk loading beside this one until this one commits,
-            # and this one commits only after that one: created first, on its own.
-            with self.warehouse.begin() as conn:
-                for day in sorted(chunk.days):
-                    conn.execute(self.warehouse.sql("ensure_event_partition"), {"day": day})
+        ensure_partitions(self.warehouse, chunk.days)
         _commit_chunk(self.warehouse, chunk, file.wait_registered(), file.path.name, file.result, self.result,
                       raw_lines, turn)
-        cpu = time.thread_time() - started
-        turn.wait()  # the shared counters below are updated in order, one write at a time
-        self.result.stage_cpu["loading"] += cpu
+        self.result.stage_cpu["loading"] += time.thread_time() - started  # after the chunk before: in order
 
     def _finish(self, file: _OpenFile) -> tuple[str, list[str]]:
         warehouse, file_result = self.warehouse, file.result
