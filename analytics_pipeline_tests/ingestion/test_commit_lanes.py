@@ -162,7 +162,8 @@ def test_any_order_of_repeated_ids_keeps_each_first_copy_once(
 ) -> None:
     """Property: however the repeats of an id fall across chunks loading at once, each id is
     stored once, as its first valid line, and every line is counted once; lines PostgreSQL
-    refuses (a NUL character) are rejected wherever they fall."""
+    refuses or rules out (a NUL character, year 1) are rejected wherever they fall, and control
+    characters and formula-like text are stored as given."""
     n = next(_runs)
     _empty_postgres(pg_database)
     warehouse = Warehouse(pg_database)
@@ -171,11 +172,16 @@ def test_any_order_of_repeated_ids_keeps_each_first_copy_once(
     lines, first, refused = [], {}, 0
     for line_number, i in enumerate(ids):
         if line_number in bad:
-            lines.append(event(event_id=f"id-{i}", url_path=f"/{line_number}\x00"))
+            # A NUL (neither column type can store it) or year 1: rejected wherever it falls.
+            hostile = ({"url_path": f"/{line_number}\x00"} if line_number % 2
+                       else {"url_path": f"/{line_number}", "occurred_at": "0001-01-01T00:00:00Z"})
+            lines.append(event(event_id=f"id-{i}", **hostile))
             refused += 1
             continue
-        lines.append(event(event_id=f"id-{i}", url_path=f"/{line_number}"))
-        first.setdefault(f"id-{i}", f"/{line_number}")
+        # Control characters and a formula-like value are stored as given.
+        url_path = f"/{line_number}" + ('\x07\x1b=HYPERLINK("x")' if line_number % 3 == 0 else "")
+        lines.append(event(event_id=f"id-{i}", url_path=url_path))
+        first.setdefault(f"id-{i}", url_path)
     write_jsonl(landing / "day.jsonl", lines)
 
     result = ingest(warehouse, landing, chunk_lines=chunk_lines)
