@@ -209,6 +209,12 @@ def running_topology(env: dict[str, str], workdir: Path, workers: int = 2) -> It
     env = {**env, "ANALYTICS_CODE_SERVER_HOST": "127.0.0.1", "ANALYTICS_CODE_SERVER_PORT": str(code_server_port),
            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}"}
     topology = Topology(env, workdir, webserver_port, code_server_port)
+    # The instance's tables first, once: the processes below would otherwise all create them
+    # at the same moment on the empty database, and one of them can lose that race and exit
+    # (seen: a Celery worker, on pg_type's unique index). Under docker-compose a lost race
+    # only restarts the service; here nothing restarts it.
+    subprocess.run([str(BIN / "dagster"), "instance", "migrate"], env=env, cwd=workdir, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
     try:
         topology.start("code-server", [str(BIN / "dagster"), "code-server", "start", "-m", "analytics_pipeline.definitions",
                                        "--location-name", LOCATION, "-h", "127.0.0.1", "-p", str(code_server_port)])
