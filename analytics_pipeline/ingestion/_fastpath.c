@@ -856,6 +856,261 @@ error:
     return NULL;
 }
 
+/* ---- CSV records from bytes: the csv module's reader, in one pass -------------------------
+ *
+ * csv_records(data, pos, final, line_num, limit, max_results, keep_blank, marker)
+ *   -> (results, pos, line_num)
+ *
+ * What csv.reader(TextIOWrapper(file, "utf-8", errors="surrogateescape", newline=""),
+ * strict=False) yields, read from data[pos:] (the excel dialect: comma, double quote, doubled
+ * quotes, no escape character). A physical line ends at "\n", "\r\n" or a lone "\r" (as the
+ * TextIOWrapper splits them); line_num counts the physical lines read, as reader.line_num does.
+ * Each result is (first line, cells) for a record, cells decoded as the TextIOWrapper would;
+ * a record the csv module refuses (a field over `limit`, counted here in bytes) is
+ * (first line, [marker, the csv module's message]), and the rest of its physical line is
+ * skipped, as csv.reader does. Records that are empty or only whitespace are left out unless
+ * keep_blank. It stops after max_results (-1: no limit), or, when not final, before a record
+ * that data does not hold to its end: the caller reads on and calls again from the returned
+ * pos and line_num. readers.iter_csv uses it; test_csv_reader_property.py holds it to the
+ * csv module on hostile input. */
+
+enum { START_RECORD, START_FIELD, IN_FIELD, IN_QUOTED_FIELD, QUOTE_IN_QUOTED_FIELD, EAT_CRNL };
+
+typedef struct {
+    char *data;
+    Py_ssize_t size;
+    Py_ssize_t cap;
+    Py_ssize_t limit;
+} Field;
+
+/* 0 appended, 1 over the field limit, -1 error set */
+static int field_put(Field *f, const char *s, Py_ssize_t n) {
+    if (f->size + n > f->limit) return 1;
+    if (f->size + n > f->cap) {
+        Py_ssize_t cap = f->cap ? f->cap : 256;
+        while (cap < f->size + n) cap *= 2;
+        char *data = PyMem_Realloc(f->data, cap);
+        if (!data) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        f->data = data;
+        f->cap = cap;
+    }
+    memcpy(f->data + f->size, s, n);
+    f->size += n;
+    return 0;
+}
+
+/* The field so far appended to cells as str; 0 done, -1 error set. */
+static int field_save(Field *f, PyObject *cells) {
+    PyObject *cell = PyUnicode_DecodeUTF8(f->data ? f->data : "", f->size, "surrogateescape");
+    f->size = 0;
+    if (!cell) return -1;
+    int rc = PyList_Append(cells, cell);
+    Py_DECREF(cell);
+    return rc;
+}
+
+/* 1 when some cell holds a character that is not whitespace (str.strip would leave it) */
+static int cells_not_blank(PyObject *cells) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(cells); i++) {
+        PyObject *cell = PyList_GET_ITEM(cells, i);
+        int kind = PyUnicode_KIND(cell);
+        const void *chars = PyUnicode_DATA(cell);
+        for (Py_ssize_t k = 0; k < PyUnicode_GET_LENGTH(cell); k++)
+            if (!Py_UNICODE_ISSPACE(PyUnicode_READ(kind, chars, k))) return 1;
+    }
+    return 0;
+}
+
+static PyObject *csv_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 8 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "csv_records(data: bytes, pos, final, line_num, limit, max_results, keep_blank, marker)");
+        return NULL;
+    }
+    const char *d = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    int final = PyObject_IsTrue(args[2]);
+    Py_ssize_t line_num = PyLong_AsSsize_t(args[3]);
+    Py_ssize_t limit = PyLong_AsSsize_t(args[4]);
+    Py_ssize_t max_results = PyLong_AsSsize_t(args[5]);
+    int keep_blank = PyObject_IsTrue(args[6]);
+    PyObject *marker = args[7];
+    if (PyErr_Occurred()) return NULL;
+    if (pos < 0 || pos > n) {
+        PyErr_SetString(PyExc_ValueError, "pos outside data");
+        return NULL;
+    }
+    PyObject *results = PyList_New(0);
+    if (!results) return NULL;
+    Field field = {NULL, 0, 0, limit};
+    PyObject *cells = NULL;
+    Py_ssize_t taken = 0;
+    while (max_results < 0 || taken < max_results) {
+        Py_ssize_t record_pos = pos, record_line = line_num;
+        int state = START_RECORD;
+        const char *error = NULL;
+        field.size = 0;
+        cells = PyList_New(0);
+        if (!cells) goto fail;
+        for (;;) {  /* one physical line per turn */
+            if (pos >= n) {
+                if (!final) goto need_more;
+                /* end of data: a quoted field still open is the record's last (strict=False) */
+                if (field.size != 0 || state == IN_QUOTED_FIELD) {
+                    if (field_save(&field, cells) < 0) goto fail;
+                    break;
+                }
+                Py_CLEAR(cells);
+                goto done;
+            }
+            /* the line: up to and including its terminator */
+            Py_ssize_t end = pos;
+            while (end < n && d[end] != '\n' && d[end] != '\r') end++;
+            if (end == n) {
+                if (!final) goto need_more;
+            } else if (d[end] == '\r') {
+                if (end + 1 == n && !final) goto need_more;  /* "\r" or "\r\n": read on */
+                end += (end + 1 < n && d[end + 1] == '\n') ? 2 : 1;
+            } else {
+                end += 1;
+            }
+            line_num++;
+            Py_ssize_t i = pos;
+            while (i < end && !error) {
+                unsigned char c = (unsigned char)d[i];
+                int put = 0;
+                switch (state) {
+                case START_RECORD:
+                    if (c == '\n' || c == '\r') {
+                        state = EAT_CRNL;
+                        i++;
+                        break;
+                    }
+                    state = START_FIELD;
+                    /* fall through */
+                case START_FIELD:
+                    if (c == '\n' || c == '\r') {
+                        if (field_save(&field, cells) < 0) goto fail;
+                        state = EAT_CRNL;
+                        i++;
+                    } else if (c == '"') {
+                        state = IN_QUOTED_FIELD;
+                        i++;
+                    } else if (c == ',') {
+                        if (field_save(&field, cells) < 0) goto fail;
+                        i++;
+                    } else {
+                        state = IN_FIELD;  /* the character is the field's first, below */
+                    }
+                    break;
+                case IN_FIELD: {
+                    Py_ssize_t j = i;
+                    while (j < end && d[j] != ',' && d[j] != '\n' && d[j] != '\r') j++;
+                    put = field_put(&field, d + i, j - i);
+                    if (put) break;
+                    i = j;
+                    if (i < end) {
+                        if (field_save(&field, cells) < 0) goto fail;
+                        state = d[i] == ',' ? START_FIELD : EAT_CRNL;
+                        i++;
+                    }
+                    break;
+                }
+                case IN_QUOTED_FIELD: {
+                    const char *q = memchr(d + i, '"', end - i);
+                    Py_ssize_t j = q ? q - d : end;
+                    put = field_put(&field, d + i, j - i);
+                    if (put) break;
+                    i = j;
+                    if (i < end) {
+                        state = QUOTE_IN_QUOTED_FIELD;
+                        i++;
+                    }
+                    break;
+                }
+                case QUOTE_IN_QUOTED_FIELD:
+                    if (c == '"') {
+                        put = field_put(&field, "\"", 1);
+                        state = IN_QUOTED_FIELD;
+                    } else if (c == ',') {
+                        if (field_save(&field, cells) < 0) goto fail;
+                        state = START_FIELD;
+                    } else if (c == '\n' || c == '\r') {
+                        if (field_save(&field, cells) < 0) goto fail;
+                        state = EAT_CRNL;
+                    } else {
+                        put = field_put(&field, (const char *)d + i, 1);
+                        state = IN_FIELD;
+                    }
+                    if (!put) i++;
+                    break;
+                default: /* EAT_CRNL */
+                    if (c == '\n' || c == '\r')
+                        i++;
+                    else
+                        error = "new-line character seen in unquoted field - do you need to open the file with newline=''?";
+                    break;
+                }
+                if (put < 0) goto fail;
+                if (put) error = "";  /* over the limit: the message is made below */
+            }
+            pos = end;
+            if (error) break;  /* the rest of the line is skipped */
+            /* the end of the line */
+            if (state == START_FIELD || state == IN_FIELD || state == QUOTE_IN_QUOTED_FIELD) {
+                if (field_save(&field, cells) < 0) goto fail;
+                state = START_RECORD;
+            } else if (state == EAT_CRNL) {
+                state = START_RECORD;
+            }
+            if (state == START_RECORD) break;
+        }
+        PyObject *result;
+        if (error) {
+            Py_CLEAR(cells);
+            PyObject *message = *error ? PyUnicode_FromString(error)
+                                       : PyUnicode_FromFormat("field larger than field limit (%zd)", limit);
+            cells = message ? PyList_New(2) : NULL;
+            if (!cells) {
+                Py_XDECREF(message);
+                goto fail;
+            }
+            Py_INCREF(marker);
+            PyList_SET_ITEM(cells, 0, marker);
+            PyList_SET_ITEM(cells, 1, message);
+        } else if (!keep_blank && (PyList_GET_SIZE(cells) == 0 || !cells_not_blank(cells))) {
+            Py_CLEAR(cells);
+            taken++;
+            continue;
+        }
+        result = Py_BuildValue("(nN)", record_line + 1, cells);
+        cells = NULL;
+        if (!result) goto fail;
+        int rc = PyList_Append(results, result);
+        Py_DECREF(result);
+        if (rc < 0) goto fail;
+        taken++;
+        continue;
+    need_more:
+        pos = record_pos;
+        line_num = record_line;
+        Py_CLEAR(cells);
+        goto done;
+    }
+done:
+    PyMem_Free(field.data);
+    return Py_BuildValue("(Nnn)", results, pos, line_num);
+fail:
+    Py_XDECREF(cells);
+    Py_DECREF(results);
+    PyMem_Free(field.data);
+    return NULL;
+}
+
 /* parse_only(records) -> records parsed: the parsing half of jsonl_run / csv_run alone (JSON
  * scanned, properties made canonical; CSV cells made UTF-8), for the benchmark's split of CPU
  * time between parsing and validation. */
@@ -904,6 +1159,8 @@ static PyMethodDef methods[] = {
     {"csv_run", (PyCFunction)(void (*)(void))csv_run, METH_FASTCALL,
      "csv_run(records, start, columns, width, postgres, limit, floor, frozen, seen, row_lines, day_counts, rows, "
      "copy, keys, referrers, normalise) -> index of the first record not taken"},
+    {"csv_records", (PyCFunction)(void (*)(void))csv_records, METH_FASTCALL,
+     "csv_records(data, pos, final, line_num, limit, max_results, keep_blank, marker) -> (results, pos, line_num)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,7 +19,14 @@ EVENT_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 CSV_ERROR = "\x00csv-error"
 # The csv module refuses cells over 128 KiB; such a record is still a record, rejected by the
 # rules (properties over 16 KiB) with its raw line, not lost to a parser limit.
-csv.field_size_limit(64 * 1024 * 1024)
+CSV_FIELD_LIMIT = 64 * 1024 * 1024
+csv.field_size_limit(CSV_FIELD_LIMIT)
+_CSV_BLOCK_BYTES = 1 << 20
+
+try:  # the compiled reader (_fastpath.csv_records), built by ``pip install -e .``
+    from analytics_pipeline.ingestion._fastpath import csv_records as _csv_records
+except ImportError:  # a source tree nobody built: the csv module reads the same records
+    _csv_records = None
 
 
 class FileFormatError(Exception):
@@ -120,9 +127,82 @@ def lines_of_block(first_line: int, data: bytes) -> list[tuple[int, bytes]]:
     return [(n, line) for n, line in enumerate(io.BytesIO(data), first_line) if line.strip()]
 
 
-def iter_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def iter_csv(path: Path, block_bytes: int = _CSV_BLOCK_BYTES) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header and an iterator of records. Cells are decoded with ``surrogateescape`` so a
-    record with invalid UTF-8 can be rejected as such instead of being silently altered."""
+    record with invalid UTF-8 can be rejected as such instead of being silently altered.
+
+    The compiled reader (``_fastpath.csv_records``) reads the same records as
+    :func:`iter_csv_module` (the csv module's), in blocks of ``block_bytes``, at about a fifth
+    of its CPU; the one difference is that its field limit counts bytes, not characters."""
+    if _csv_records is None:
+        return iter_csv_module(path)
+    handle = open_binary(path)
+    blocks = _CsvBlocks(handle, block_bytes)
+    try:
+        first = blocks.results(max_results=1, keep_blank=True)
+    except FileFormatError as exc:
+        handle.close()
+        raise FileFormatError(f"CSV header unreadable: {exc}") from exc
+    if not first:
+        handle.close()
+        return [], iter(())
+    cells = first[0][1]
+    if cells[:1] == [CSV_ERROR]:
+        handle.close()
+        raise FileFormatError(f"CSV header unreadable: {cells[1]}")
+    header = [cell.lstrip("\ufeff").strip() for cell in cells]
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        try:
+            while True:
+                got = blocks.results()
+                if not got:
+                    return
+                yield from got
+        finally:
+            handle.close()
+
+    return header, records()
+
+
+class _CsvBlocks:
+    """Feeds a binary stream to ``_fastpath.csv_records`` a block at a time, keeping the tail
+    of a record that a block cut in two for the next call."""
+
+    def __init__(self, handle: BinaryIO, block_bytes: int) -> None:
+        self.handle = handle
+        self.block_bytes = block_bytes
+        self.buffer = b""
+        self.pos = 0
+        self.line_num = 0
+        self.final = False
+
+    def results(self, max_results: int = -1, keep_blank: bool = False) -> list[tuple[int, list[str]]]:
+        """The next records (at least one unless the stream has ended); raises
+        :class:`FileFormatError` when the stream cannot be read on, once the records it
+        holds whole are returned."""
+        want = self.block_bytes
+        while True:
+            got, pos, self.line_num = _csv_records(self.buffer, self.pos, self.final, self.line_num,
+                                                   CSV_FIELD_LIMIT, max_results, keep_blank, CSV_ERROR)
+            progressed = pos > self.pos
+            self.pos = pos
+            if got or self.final:
+                return got
+            if not progressed:
+                want = max(want, 2 * (len(self.buffer) - self.pos))  # one record longer than a block
+            try:
+                data = self.handle.read(want)
+            except (EOFError, OSError, gzip.BadGzipFile) as exc:
+                raise FileFormatError(f"file unreadable after line {self.line_num}: {exc}") from exc
+            self.buffer = self.buffer[self.pos:] + data
+            self.pos = 0
+            self.final = not data
+
+
+def iter_csv_module(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """:func:`iter_csv` by the csv module: the reader when the compiled one is not built, and
+    the reference it is tested against."""
     handle = io.TextIOWrapper(open_binary(path), encoding="utf-8", errors="surrogateescape", newline="")
     reader = csv.reader(handle, strict=False)
     try:
