@@ -184,3 +184,33 @@ def test_an_error_while_opening_a_file_lets_the_writes_before_it_finish(
     result = ingest(warehouse, landing, workers=0, chunk_lines=40)
     assert [(f.name, f.status) for f in result.files] == [("3-c.csv", "ingested"), ("4-d.csv.gz", "ingested"), ("5-copy-of-a.jsonl", "already ingested")]
     assert count(warehouse, "events") == 150 + 120 + 90 + 80
+
+
+@pytest.mark.parametrize("name", ["head.jsonl", "head.jsonl.gz", "head.csv", "head.csv.gz"])
+@pytest.mark.parametrize("lines", [3, 7, 40])
+def test_the_head_start_prepares_the_first_chunk_inline_and_a_process_the_rest(tmp_path: Path, name: str,
+                                                                               lines: int) -> None:
+    """The run's first file: its first chunk is prepared in this process, a parser process
+    started after it goes on from the next line; together they are the inline stream, every
+    record once, the header once."""
+    events = [event(event_id=f"e-{i}") for i in range(lines)]
+    data = _csv_bytes(events) if ".csv" in name else jsonl_bytes(events)
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    args = (0, 4, NOW, "postgresql", frozenset(), None, 5)
+
+    def summary(source: _FileSource) -> list[tuple]:
+        try:
+            return [(tag, value) if tag != "chunk" else (tag, value.first_line, value.last_line, value.copy_data)
+                    for tag, value in source]
+        finally:
+            source.close()
+
+    head_start = _FileSource(path, args, process=True, head_start=True)
+    assert head_start._process is None  # not before its first chunk is handed over
+    streamed = summary(head_start)
+    inline = summary(_FileSource(path, args, process=False))
+    assert streamed == inline
+    assert sum(1 for tag, *_ in streamed if tag == "header") == (1 if ".csv" in name else 0)
+    loaded = [line for item in streamed if item[0] == "chunk" for line in item[3].split(b"\n") if line]
+    assert len(loaded) == lines
