@@ -21,6 +21,8 @@ For each backend, on a fresh empty database each time:
 * **floor**: the same rows, validated before the clock starts, loaded bare into the same
   ``events`` table (same indexes): PostgreSQL a plain text ``COPY`` (day partitions created
   beforehand), SQLite a plain ``executemany`` INSERT in transactions of ``--floor-batch`` rows.
+  PostgreSQL's floor is also measured with the rows' ``event_keys`` (the idempotency key the
+  pipeline must keep) and in binary ``COPY`` (the pipeline's own format), with ratios to each.
 
 Each is run ``--repeat`` times (default 3; pipeline and floor take turns, so both see the
 machine's other load alike) and the best run of each is reported, with every run's seconds.
@@ -252,6 +254,14 @@ def _prepared_rows(landing: Path) -> list[tuple]:
     return rows
 
 
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(value: str | None) -> str:
+    """One value as COPY text (the floor's format)."""
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
+
+
 def measure_floor(url: str, landing: Path, batch: int) -> dict:
     from analytics_pipeline.warehouse import Warehouse
 
@@ -277,7 +287,7 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
         finally:
             raw.close()
     else:
-        from analytics_pipeline.ingestion.prepare import _copy_field
+        from analytics_pipeline.ingestion.prepare import binary_key, binary_row, copy_stream, timestamp_field
 
         tail = "\t" + ingested_at + "+00\tbench.jsonl\t1\n"
         blocks = [
@@ -288,36 +298,52 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
         with warehouse.begin() as conn:
             for day in days:
                 conn.execute(warehouse.sql("ensure_event_partition"), {"day": day})
-        copy_sql = ("COPY events (event_id, website_id, session_id, visitor_id, event_type, event_name, "
-                    "url_path, referrer, occurred_at, properties, ingested_at, source_file, batch_id) FROM STDIN")
+        columns = ("events (event_id, website_id, session_id, visitor_id, event_type, event_name, url_path, "
+                   "referrer, occurred_at, properties, ingested_at, source_file, batch_id)")
+        # The same rows in the pipeline's own format (binary COPY), for comparison.
+        binary_tail = (timestamp_field(CLOCK) + b"\x00\x00\x00\x0bbench.jsonl"
+                       + b"\x00\x00\x00\x08" + (1).to_bytes(8, "big"))
+        binary_blocks = [copy_stream(b"".join(map(binary_row, rows[i:i + batch])), 10, binary_tail, 0, -1)[0]
+                         for i in range(0, len(rows), batch)]
         raw = warehouse.engine.raw_connection()
         try:
             db = raw.driver_connection
             db.commit()
-            with PeakRss(server_pids=server_pids_of(url)) as sampler:
-                started, cpu = time.perf_counter(), cpu_seconds()
-                for block in blocks:
-                    with db.transaction(), db.cursor() as cursor, cursor.copy(copy_sql) as copy:
+
+            def load(sql: str, parts: list[bytes]) -> float:
+                started = time.perf_counter()
+                for block in parts:
+                    with db.transaction(), db.cursor() as cursor, cursor.copy(sql) as copy:
                         for offset in range(0, len(block), 1 << 20):
                             copy.write(block[offset:offset + (1 << 20)])
-                seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
+                return time.perf_counter() - started
+
+            with PeakRss(server_pids=server_pids_of(url)) as sampler:
+                cpu = cpu_seconds()
+                seconds = load(f"COPY {columns} FROM STDIN", blocks)
+                cpu = cpu_seconds() - cpu
             server_cpu = sampler.server_cpu
+            db.execute("TRUNCATE events")
+            db.commit()
+            binary_seconds = load(f"COPY {columns} FROM STDIN WITH (FORMAT binary)", binary_blocks)
             # The same rows' idempotency keys (event_keys: what keeps an event_id unique across
-            # day partitions), loaded bare the same way, after the rows, into the empty table.
+            # day partitions), loaded bare the same ways, after the rows, into the empty table.
             key_blocks = [
                 "".join(_copy_field(r[0]) + "\t" + r[8] + "+00\n" for r in rows[i:i + batch]).encode()
                 for i in range(0, len(rows), batch)
             ]
-            keys_sql = "COPY event_keys (event_id, occurred_at) FROM STDIN"
-            started = time.perf_counter()
-            for block in key_blocks:
-                with db.transaction(), db.cursor() as cursor, cursor.copy(keys_sql) as copy:
-                    copy.write(block)
-            keys_seconds = time.perf_counter() - started
+            binary_keys = [copy_stream(b"".join(binary_key(r[0], r[8]) for r in rows[i:i + batch]), 2, b"", 0, -1)[0]
+                           for i in range(0, len(rows), batch)]
+            keys_seconds = load("COPY event_keys (event_id, occurred_at) FROM STDIN", key_blocks)
+            db.execute("TRUNCATE event_keys")
+            db.commit()
+            binary_keys_seconds = load("COPY event_keys (event_id, occurred_at) FROM STDIN WITH (FORMAT binary)",
+                                       binary_keys)
         finally:
             raw.close()
         return {"lines": len(rows), "seconds": seconds, "main_cpu": cpu, "server_cpu": server_cpu,
-                "keys_seconds": keys_seconds}
+                "keys_seconds": keys_seconds, "binary_seconds": binary_seconds,
+                "binary_keys_seconds": binary_keys_seconds}
     return {"lines": len(rows), "seconds": seconds, "main_cpu": cpu, "server_cpu": server_cpu}
 
 
@@ -566,6 +592,12 @@ def main(argv: list[str] | None = None) -> int:
                           f"{keyed['seconds'] + keyed['keys_seconds']:.2f}s "
                           f"({keyed['seconds']:.2f} + {keyed['keys_seconds']:.2f}); "
                           "keys runs: " + ", ".join(f"{r['keys_seconds']:.2f}" for r in floors))
+                if "binary_seconds" in floor:
+                    fast = min(floors, key=lambda r: r["binary_seconds"])
+                    fast_keyed = min(floors, key=lambda r: r["binary_seconds"] + r["binary_keys_seconds"])
+                    print(f"{backend}: floor in binary COPY (the pipeline's own format): rows "
+                          f"{fast['binary_seconds']:.2f}s, with keys "
+                          f"{fast_keyed['binary_seconds'] + fast_keyed['binary_keys_seconds']:.2f}s")
             pipe["floors"] = floors
             table.append((backend, pipe, floor))
 
@@ -584,11 +616,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{pipe['seconds']:.2f} |")
     print()
     print("| backend | pipeline events/s | floor rows/s | ratio pipeline/floor time | "
-          "ratio to floor with keys | peak MB |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "ratio to floor with keys | ratio to binary-COPY floor: rows / with keys | peak MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for backend, pipe, floor in table:
         pipe_rate = pipe["lines"] / pipe["seconds"]
-        keyed = "-"
+        keyed = binary = "-"
         if floor:
             floor_rate = floor["lines"] / floor["seconds"]
             # Time per event loaded: the pipeline also reads the rejected and duplicate lines.
@@ -598,9 +630,16 @@ def main(argv: list[str] | None = None) -> int:
             if "keys_seconds" in floor:
                 best = min((r for r in pipe.get("floors", [floor])), key=lambda r: r["seconds"] + r["keys_seconds"])
                 keyed = f"{per_line / ((best['seconds'] + best['keys_seconds']) / best['lines']):.2f}"
+            if "binary_seconds" in floor:
+                floors = pipe.get("floors", [floor])
+                rows_only = min(floors, key=lambda r: r["binary_seconds"])
+                with_keys = min(floors, key=lambda r: r["binary_seconds"] + r["binary_keys_seconds"])
+                binary = (f"{per_line / (rows_only['binary_seconds'] / rows_only['lines']):.2f} / "
+                          f"{per_line / ((with_keys['binary_seconds'] + with_keys['binary_keys_seconds']) / with_keys['lines']):.2f}")
         else:
             ratio = floor_text = "-"
-        print(f"| {backend} | {pipe_rate:,.0f} | {floor_text} | {ratio} | {keyed} | {pipe['peak_bytes'] / 2**20:,.0f} |")
+        print(f"| {backend} | {pipe_rate:,.0f} | {floor_text} | {ratio} | {keyed} | {binary} | "
+              f"{pipe['peak_bytes'] / 2**20:,.0f} |")
     print("(SQLite's floor already holds its idempotency key: the unique index on events.event_id.)")
     return 0
 

@@ -496,19 +496,39 @@ static int append_bytes(PyObject *array, const char *s, Py_ssize_t n) {
     return 0;
 }
 
-/* COPY text of one value: \, tab, newline and carriage return escaped. */
-static int append_copy_field(PyObject *array, const char *s, Py_ssize_t n) {
-    const char *p = s, *end = s + n;
-    while (p < end) {
-        const char *q = p;
-        while (q < end && *q != '\\' && *q != '\t' && *q != '\n' && *q != '\r') q++;
-        if (q > p && append_bytes(array, p, q - p) < 0) return -1;
-        if (q == end) break;
-        char esc[2] = {'\\', *q == '\\' ? '\\' : *q == '\t' ? 't' : *q == '\n' ? 'n' : 'r'};
-        if (append_bytes(array, esc, 2) < 0) return -1;
-        p = q + 1;
-    }
-    return 0;
+/* ---- binary COPY ---------------------------------------------------------------------------
+ * A row is a 16-bit field count, then per field a 32-bit length (-1: null) and its bytes, all
+ * big-endian. An event row in a chunk holds its first 10 columns under a count of 13: the
+ * loader adds ingested_at, source_file and batch_id to each (copy_stream). A timestamptz is
+ * 64-bit microseconds since 2000-01-01 00:00 UTC, a jsonb is the byte 1 and the JSON text. */
+
+static int put_be(PyObject *array, unsigned long long value, int bytes) {
+    char b[8];
+    for (int i = 0; i < bytes; i++) b[i] = (char)(value >> (8 * (bytes - 1 - i)));
+    return append_bytes(array, b, bytes);
+}
+
+static int put_field(PyObject *array, const char *s, Py_ssize_t n) {
+    if (!s) return put_be(array, 0xFFFFFFFFu, 4);
+    if (put_be(array, (unsigned long long)n, 4) < 0) return -1;
+    return append_bytes(array, s, n);
+}
+
+static long long days_from_civil(long long y, int m, int d) {
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    long long yoe = y - era * 400;
+    long long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) as PostgreSQL's binary timestamptz */
+static int put_timestamp(PyObject *array, const char *ts) {
+    long long days = days_from_civil(num(ts, 4), num(ts + 5, 2), num(ts + 8, 2)) - 10957;  /* 2000-01-01 */
+    long long seconds = ((days * 24 + num(ts + 11, 2)) * 60 + num(ts + 14, 2)) * 60 + num(ts + 17, 2);
+    if (put_be(array, 8, 4) < 0) return -1;
+    return put_be(array, (unsigned long long)(seconds * 1000000 + num(ts + 20, 6)), 8);
 }
 
 static PyObject *str_or_none(const char *s, Py_ssize_t n) {
@@ -628,19 +648,21 @@ static int take_event(State *st, Event *ev, PyObject *line) {
         const char *ref = NULL;
         Py_ssize_t ref_len = 0;
         if (referrer && !(ref = PyUnicode_AsUTF8AndSize(referrer, &ref_len))) goto fail_ref;
-        const char *values[10] = {ev->s[F_EVENT_ID], ev->s[F_WEBSITE_ID], ev->s[F_SESSION_ID], ev->s[F_VISITOR_ID],
-                                  pageview ? "pageview" : "custom", name, path, ref, ts, ev->properties};
-        Py_ssize_t sizes[10] = {ev->n[F_EVENT_ID], ev->n[F_WEBSITE_ID], ev->n[F_SESSION_ID], ev->n[F_VISITOR_ID],
-                                pageview ? 8 : 6, ev->n[F_EVENT_NAME], path_len, ref_len, 26, ev->n[F_PROPERTIES]};
-        for (int i = 0; i < 10; i++) {
-            if (i && append_bytes(copy, "\t", 1) < 0) goto fail_ref;
-            if (!values[i] ? append_bytes(copy, "\\N", 2) < 0 : append_copy_field(copy, values[i], sizes[i]) < 0)
-                goto fail_ref;
-        }
-        if (append_bytes(copy, "\n", 1) < 0) goto fail_ref;
-        if (append_copy_field(st->keys, ev->s[F_EVENT_ID], ev->n[F_EVENT_ID]) < 0
-            || append_bytes(st->keys, "\t", 1) < 0 || append_bytes(st->keys, ts, 26) < 0
-            || append_bytes(st->keys, "\n", 1) < 0)
+        const char *values[8] = {ev->s[F_EVENT_ID], ev->s[F_WEBSITE_ID], ev->s[F_SESSION_ID], ev->s[F_VISITOR_ID],
+                                 pageview ? "pageview" : "custom", name, path, ref};
+        Py_ssize_t sizes[8] = {ev->n[F_EVENT_ID], ev->n[F_WEBSITE_ID], ev->n[F_SESSION_ID], ev->n[F_VISITOR_ID],
+                               pageview ? 8 : 6, ev->n[F_EVENT_NAME], path_len, ref_len};
+        if (put_be(copy, 13, 2) < 0) goto fail_ref;
+        for (int i = 0; i < 8; i++)
+            if (put_field(copy, values[i], sizes[i]) < 0) goto fail_ref;
+        if (put_timestamp(copy, ts) < 0) goto fail_ref;
+        if (!ev->properties ? put_be(copy, 0xFFFFFFFFu, 4) < 0
+                            : put_be(copy, (unsigned long long)ev->n[F_PROPERTIES] + 1, 4) < 0
+                                  || append_bytes(copy, "\x01", 1) < 0
+                                  || append_bytes(copy, ev->properties, ev->n[F_PROPERTIES]) < 0)
+            goto fail_ref;
+        if (put_be(st->keys, 2, 2) < 0 || put_field(st->keys, ev->s[F_EVENT_ID], ev->n[F_EVENT_ID]) < 0
+            || put_timestamp(st->keys, ts) < 0)
             goto fail_ref;
         Py_XDECREF(referrer);
         Py_DECREF(event_id);
@@ -854,6 +876,72 @@ error:
     PyMem_Free(scratch.data);
     Py_CLEAR(st.day_obj);
     return NULL;
+}
+
+/* copy_stream(data, present, tail, lo, hi) -> (bytes, rows): a whole binary COPY stream (header,
+ * rows, trailer) of the rows lo..hi (hi < 0: to the end) of `data` (binary rows of `present`
+ * fields each, as take_event writes them), each followed by `tail` (the fields the loader
+ * adds), and how many rows it holds. */
+static const char COPY_HEADER[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+
+static Py_ssize_t row_end(const unsigned char *d, Py_ssize_t n, Py_ssize_t pos, long present) {
+    if (pos + 2 > n) return -1;
+    pos += 2;
+    for (long f = 0; f < present; f++) {
+        if (pos + 4 > n) return -1;
+        long long len = (long long)(((unsigned long)d[pos] << 24) | ((unsigned long)d[pos + 1] << 16)
+                                    | ((unsigned long)d[pos + 2] << 8) | d[pos + 3]);
+        pos += 4;
+        if (len == 0xFFFFFFFFLL) continue;
+        if (len > n - pos) return -1;
+        pos += (Py_ssize_t)len;
+    }
+    return pos;
+}
+
+static PyObject *copy_stream(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "copy_stream(data: bytes, present: int, tail: bytes, lo: int, hi: int)");
+        return NULL;
+    }
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    long present = PyLong_AsLong(args[1]);
+    const char *tail = PyBytes_AS_STRING(args[2]);
+    Py_ssize_t tail_len = PyBytes_GET_SIZE(args[2]);
+    Py_ssize_t lo = PyLong_AsSsize_t(args[3]), hi = PyLong_AsSsize_t(args[4]);
+    if (PyErr_Occurred()) return NULL;
+    /* where rows lo and hi start */
+    Py_ssize_t pos = 0, row = 0, start = -1, end = -1;
+    while (pos < n && (hi < 0 || row < hi)) {
+        if (row == lo) start = pos;
+        Py_ssize_t next = row_end(d, n, pos, present);
+        if (next < 0) {
+            PyErr_SetString(PyExc_ValueError, "copy_stream: data is not whole binary COPY rows");
+            return NULL;
+        }
+        pos = next;
+        row++;
+    }
+    if (start < 0) start = pos;
+    end = pos;
+    Py_ssize_t rows = row > lo ? row - lo : 0;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, 19 + (end - start) + rows * tail_len + 2);
+    if (!out) return NULL;
+    char *o = PyBytes_AS_STRING(out);
+    memcpy(o, COPY_HEADER, 19);
+    o += 19;
+    for (pos = start; pos < end;) {
+        Py_ssize_t next = row_end(d, n, pos, present);
+        memcpy(o, d + pos, next - pos);
+        o += next - pos;
+        memcpy(o, tail, tail_len);
+        o += tail_len;
+        pos = next;
+    }
+    o[0] = (char)0xFF;
+    o[1] = (char)0xFF;
+    return Py_BuildValue("(Nn)", out, rows);
 }
 
 /* ---- CSV records from bytes: the csv module's reader, in one pass -------------------------
@@ -1159,6 +1247,8 @@ static PyMethodDef methods[] = {
     {"csv_run", (PyCFunction)(void (*)(void))csv_run, METH_FASTCALL,
      "csv_run(records, start, columns, width, postgres, limit, floor, frozen, seen, row_lines, day_counts, rows, "
      "copy, keys, referrers, normalise) -> index of the first record not taken"},
+    {"copy_stream", (PyCFunction)(void (*)(void))copy_stream, METH_FASTCALL,
+     "copy_stream(data, present, tail, lo, hi) -> (binary COPY stream of rows lo..hi, each with tail; rows)"},
     {"csv_records", (PyCFunction)(void (*)(void))csv_records, METH_FASTCALL,
      "csv_records(data, pos, final, line_num, limit, max_results, keep_blank, marker) -> (results, pos, line_num)"},
     {NULL, NULL, 0, NULL},

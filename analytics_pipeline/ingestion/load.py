@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, _copy_field
+from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, _text_field, copy_stream, timestamp_field
 from analytics_pipeline.warehouse import Warehouse
 
 # Errors a row's own values can cause. Anything else (psycopg/sqlite3 OperationalError:
@@ -133,8 +133,7 @@ def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, fil
 
     loaded = 0
     refused: list[tuple[int, str]] = []  # (row index, reason)
-    rows = len(chunk.row_lines) if chunk.row_lines else (
-        chunk.copy_data.count(b"\n") if warehouse.is_postgres else len(chunk.rows))
+    rows = len(chunk.row_lines)
     if rows:
         loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now, turn).load_isolating(rows, refused)
     turn.wait()
@@ -177,8 +176,6 @@ class _Loader:
         self.batch_id = batch_id
         self.source_file = source_file
         self.now = now
-        self._copy_lines: list[bytes] | None = None
-        self._key_lines: list[bytes] | None = None
         self.rows = 0
 
     def load_isolating(self, rows: int, refused: list[tuple[int, str]]) -> int:
@@ -223,24 +220,16 @@ class _Loader:
             cursor.close()
 
     def _load_postgres(self, lo: int, hi: int) -> int:
-        chunk, warehouse = self.chunk, self.warehouse
+        chunk = self.chunk
         whole = lo == 0 and hi == self.rows
-        if whole:
-            copy_data, key_data = chunk.copy_data, chunk.key_data
-        else:
+        if not whole:
             self.turn.wait()  # isolating refused lines: alone
-            if self._copy_lines is None:
-                self._copy_lines = chunk.copy_data.split(b"\n")[:-1]
-                self._key_lines = chunk.key_data.split(b"\n")[:-1]
-            keys = self._key_lines[lo:hi]  # type: ignore[index]
-            copy_data = b"\n".join(self._copy_lines[lo:hi]) + b"\n"
-            key_data = b"\n".join(keys) + b"\n"
-        # Each COPY line gets the batch's columns: lines hold no raw newline (COPY escapes it),
-        # so one bytes.replace does it without touching the rows in Python.
-        tail = "\t".join(("", self.now.strftime("%Y-%m-%d %H:%M:%S.%f+00"), _copy_field(self.source_file),
-                          str(self.batch_id)))
-        data = copy_data.replace(b"\n", tail.encode("utf-8") + b"\n")
-        rows = copy_data.count(b"\n")
+        # Binary COPY streams of rows lo..hi: each event row gets the batch's own columns.
+        tail = (timestamp_field(self.now) + _text_field(self.source_file)
+                + b"\x00\x00\x00\x08" + self.batch_id.to_bytes(8, "big", signed=True))
+        data, rows = copy_stream(chunk.copy_data, 10, tail, lo, hi if not whole else -1)
+        key_data, _ = copy_stream(chunk.key_data, 2, b"", lo, hi if not whole else -1)
+        warehouse = self.warehouse
         import psycopg  # loaded already: this connection is psycopg's
 
         raw = self.conn.connection.driver_connection

@@ -297,13 +297,12 @@ def _fast_timestamp_text(value: Any, limit: str, floor: str = "") -> str | None:
     return None if text > limit or text < floor else text
 
 
-def fast_event_row(obj: Any, limit: str, null: str | None = None, floor: str = "") -> EventRow | None:
+def fast_event_row(obj: Any, limit: str, floor: str = "") -> EventRow | None:
     """:func:`validate_event`'s row for the common shape of a valid event, or ``None`` whenever
     anything is unusual (then :func:`validate_event` decides, with its reason). It accepts a
     subset of what :func:`validate_event` accepts and returns the same row for it; ``limit`` is
     :func:`future_limit_text` of the same ``now`` and ``floor`` :func:`start_floor_text` of the
-    same ``start``. ``null`` stands for absent values (COPY text's ``\\N`` lets the caller join
-    the row as it is). Proven equal to :func:`validate_event` by a differential property test."""
+    same ``start``. Proven equal to :func:`validate_event` by a differential property test."""
     if type(obj) is not dict:
         return None
     get = obj.get
@@ -346,14 +345,14 @@ def fast_event_row(obj: Any, limit: str, null: str | None = None, floor: str = "
     if properties is not None and type(properties) is not dict:
         return None
     return _fast_row(event_id, website_id, session_id, visitor_id, event_type, event_name, url_path, referrer,
-                     occurred, properties, null)
+                     occurred, properties)
 
 
 def _fast_row(event_id: str, website_id: str, session_id: str, visitor_id: str, event_type: str,
               event_name: str | None, url_path: str | None, referrer: str | None, occurred: str,
-              properties: dict[str, Any] | None, null: str | None) -> EventRow | None:
+              properties: dict[str, Any] | None) -> EventRow | None:
     """The fast paths' row: ``properties`` as stored JSON (IP fields removed; ``None`` when it
-    must go the general way), absent values as ``null`` when given."""
+    must go the general way)."""
     if properties is not None:
         if "ip" in properties or "context" in properties:
             properties = strip_ip(properties)
@@ -364,15 +363,6 @@ def _fast_row(event_id: str, website_id: str, session_id: str, visitor_id: str, 
         if len(encoded) > MAX_PROPERTIES_BYTES or b"\\u0000" in encoded:
             return None
         properties = encoded.decode()
-    if null is not None:
-        if event_name is None:
-            event_name = null
-        if url_path is None:
-            url_path = null
-        if referrer is None:
-            referrer = null
-        if properties is None:
-            properties = null
     return (event_id, website_id, session_id, visitor_id, event_type, event_name, url_path, referrer,
             occurred, properties)
 
