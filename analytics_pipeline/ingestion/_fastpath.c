@@ -900,25 +900,28 @@ static Py_ssize_t row_end(const unsigned char *d, Py_ssize_t n, Py_ssize_t pos, 
 }
 
 static PyObject *copy_stream(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "copy_stream(data: bytes, present: int, tail: bytes, lo: int, hi: int)");
+    if (nargs != 5 || !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "copy_stream(data: bytes-like, present: int, tail: bytes, lo: int, hi: int)");
         return NULL;
     }
-    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf;
+    Py_ssize_t n = view.len;
     long present = PyLong_AsLong(args[1]);
     const char *tail = PyBytes_AS_STRING(args[2]);
     Py_ssize_t tail_len = PyBytes_GET_SIZE(args[2]);
     Py_ssize_t lo = PyLong_AsSsize_t(args[3]), hi = PyLong_AsSsize_t(args[4]);
-    if (PyErr_Occurred()) return NULL;
+    PyObject *out = NULL;
+    if (PyErr_Occurred()) goto done;
     /* where rows lo and hi start */
-    Py_ssize_t pos = 0, row = 0, start = -1, end = -1;
+    Py_ssize_t pos = 0, row = 0, start = -1, end;
     while (pos < n && (hi < 0 || row < hi)) {
         if (row == lo) start = pos;
         Py_ssize_t next = row_end(d, n, pos, present);
         if (next < 0) {
             PyErr_SetString(PyExc_ValueError, "copy_stream: data is not whole binary COPY rows");
-            return NULL;
+            goto done;
         }
         pos = next;
         row++;
@@ -926,9 +929,9 @@ static PyObject *copy_stream(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (start < 0) start = pos;
     end = pos;
     Py_ssize_t rows = row > lo ? row - lo : 0;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, 19 + (end - start) + rows * tail_len + 2);
-    if (!out) return NULL;
-    char *o = PyBytes_AS_STRING(out);
+    PyObject *stream = PyBytes_FromStringAndSize(NULL, 19 + (end - start) + rows * tail_len + 2);
+    if (!stream) goto done;
+    char *o = PyBytes_AS_STRING(stream);
     memcpy(o, COPY_HEADER, 19);
     o += 19;
     for (pos = start; pos < end;) {
@@ -941,7 +944,67 @@ static PyObject *copy_stream(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     o[0] = (char)0xFF;
     o[1] = (char)0xFF;
-    return Py_BuildValue("(Nn)", out, rows);
+    out = Py_BuildValue("(Nn)", stream, rows);
+done:
+    PyBuffer_Release(&view);
+    return out;
+}
+
+/* ---- JSON lines from bytes ------------------------------------------------------------------
+ *
+ * jsonl_records(data, pos, line_num, max_records, final, skip_through) -> (records, pos, line_num)
+ *
+ * The (line number, line) records that readers.iter_jsonl yields (a line ends after "\n"; one
+ * holding only ASCII whitespace is left out), read from data[pos:]: at most max_records of them
+ * (-1: no limit), lines up to skip_through left out. Without final, a last line that has no
+ * "\n" yet is left for the next call, which starts from the returned pos and line_num. */
+static int line_blank(const char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\x0b' && c != '\x0c') return 0;
+    }
+    return 1;
+}
+
+static PyObject *jsonl_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "jsonl_records(data: bytes, pos, line_num, max_records, final, skip_through)");
+        return NULL;
+    }
+    const char *d = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t pos = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t line_num = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t max_records = PyLong_AsSsize_t(args[3]);
+    int final = PyObject_IsTrue(args[4]);
+    Py_ssize_t skip_through = PyLong_AsSsize_t(args[5]);
+    if (PyErr_Occurred()) return NULL;
+    if (pos < 0 || pos > n) {
+        PyErr_SetString(PyExc_ValueError, "pos outside data");
+        return NULL;
+    }
+    PyObject *records = PyList_New(0);
+    if (!records) return NULL;
+    Py_ssize_t taken = 0;
+    while (pos < n && (max_records < 0 || taken < max_records)) {
+        const char *nl = memchr(d + pos, '\n', n - pos);
+        Py_ssize_t end = nl ? nl - d + 1 : n;
+        if (!nl && !final) break;
+        line_num++;
+        if (line_num > skip_through && (d[pos] == '{' || !line_blank(d + pos, end - pos))) {
+            PyObject *record = Py_BuildValue("(ny#)", line_num, d + pos, end - pos);
+            if (!record || PyList_Append(records, record) < 0) {
+                Py_XDECREF(record);
+                Py_DECREF(records);
+                return NULL;
+            }
+            Py_DECREF(record);
+            taken++;
+        }
+        pos = end;
+    }
+    return Py_BuildValue("(Nnn)", records, pos, line_num);
 }
 
 /* ---- CSV records from bytes: the csv module's reader, in one pass -------------------------
@@ -1249,6 +1312,8 @@ static PyMethodDef methods[] = {
      "copy, keys, referrers, normalise) -> index of the first record not taken"},
     {"copy_stream", (PyCFunction)(void (*)(void))copy_stream, METH_FASTCALL,
      "copy_stream(data, present, tail, lo, hi) -> (binary COPY stream of rows lo..hi, each with tail; rows)"},
+    {"jsonl_records", (PyCFunction)(void (*)(void))jsonl_records, METH_FASTCALL,
+     "jsonl_records(data, pos, line_num, max_records, final, skip_through) -> (records, pos, line_num)"},
     {"csv_records", (PyCFunction)(void (*)(void))csv_records, METH_FASTCALL,
      "csv_records(data, pos, final, line_num, limit, max_results, keep_blank, marker) -> (results, pos, line_num)"},
     {NULL, NULL, 0, NULL},

@@ -1,8 +1,8 @@
 """Turn a chunk of raw records into load-ready rows and rejections (runs in worker processes).
 
 Pure CPU work with no database: it is what runs on the second core beside the loader. The
-output is a :class:`PreparedChunk`: for PostgreSQL the accepted rows are already encoded as a
-COPY text stream, for SQLite they are tuples for ``executemany``.
+output is a :class:`PreparedChunk`: for PostgreSQL the accepted rows are already encoded as
+binary COPY rows, for SQLite they are tuples for ``executemany``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from analytics_pipeline.ingestion.readers import (
     CSV_ERROR,
     FileFormatError,
     file_kind,
-    iter_csv,
-    iter_jsonl,
-    iter_jsonl_blocks,
-    lines_of_block,
+    iter_csv_batches,
+    iter_jsonl_batches,
+    rechunk,
 )
 from analytics_pipeline.ingestion.validate import (
     _REFERRER_CACHE,
@@ -62,8 +61,8 @@ class PreparedChunk:
     lines: int
     accepted: int = 0
     rows: list[EventRow] = field(default_factory=list)  # sqlite, in-chunk duplicates dropped
-    copy_data: bytes = b""  # postgresql: binary COPY rows of EVENT_COLUMNS' first 10 (copy_stream adds the rest)
-    key_data: bytes = b""  # postgresql: binary COPY rows of (event_id, occurred_at) of the same rows
+    copy_data: bytes | bytearray = b""  # postgresql: binary COPY rows of EVENT_COLUMNS' first 10 (copy_stream adds the rest)
+    key_data: bytes | bytearray = b""  # postgresql: binary COPY rows of (event_id, occurred_at) of the same rows
     rejections: list[Rejection] = field(default_factory=list)
     row_lines: list[int] = field(default_factory=list)  # line number of each accepted row, in order
     days: set[str] = field(default_factory=set)  # UTC days of the rows (partitions to ensure)
@@ -117,7 +116,7 @@ def binary_key(event_id: str, timestamp: str) -> bytes:
     return b"\x00\x02" + _text_field(event_id) + timestamp_field(timestamp)
 
 
-def _row_end(data: bytes, pos: int, present: int) -> int:
+def _row_end(data: bytes | bytearray, pos: int, present: int) -> int:
     pos += 2
     for _ in range(present):
         size = int.from_bytes(data[pos:pos + 4], "big")
@@ -127,7 +126,7 @@ def _row_end(data: bytes, pos: int, present: int) -> int:
     return pos
 
 
-def _copy_stream(data: bytes, present: int, tail: bytes, lo: int, hi: int) -> tuple[bytes, int]:
+def _copy_stream(data: bytes | bytearray, present: int, tail: bytes, lo: int, hi: int) -> tuple[bytes, int]:
     """``_fastpath.copy_stream`` (see there), for a source tree nobody built."""
     parts, pos, row = [COPY_HEADER], 0, 0
     while pos < len(data) and (hi < 0 or row < hi):
@@ -216,7 +215,7 @@ def prepare_chunk(
 
     A later line repeating an ``event_id`` of the chunk is dropped here (first one wins; it
     counts as a duplicate when loaded). For PostgreSQL the accepted rows become ``copy_data``
-    (COPY text of the :data:`EVENT_COLUMNS`, in line order) and ``key_data``."""
+    (binary COPY rows of the :data:`EVENT_COLUMNS`, in line order) and ``key_data``."""
     started = time.thread_time()
     chunk = PreparedChunk(first_line=records[0][0], last_line=records[-1][0], lines=len(records))
     rows = chunk.rows
@@ -319,21 +318,8 @@ def prepare_chunk(
     chunk.accepted = chunk.lines - len(rejections)
     chunk.days = set(day_counts)
     if copy_data:
-        chunk.copy_data = bytes(copy_data)
-        chunk.key_data = bytes(key_data)
+        chunk.copy_data, chunk.key_data = copy_data, key_data  # no copy: pickled as they are
     chunk.cpu_seconds = time.thread_time() - started
-    return chunk
-
-
-def prepare_block(first_line: int, data: bytes, now: datetime, dialect: str,
-                  frozen_days: frozenset[str] = frozenset(), start: date | None = None) -> PreparedChunk:
-    """:func:`prepare_chunk` of a JSONL block from :func:`readers.iter_jsonl_blocks`: the lines
-    are split here, in the worker, rather than in the loading process."""
-    started = time.thread_time()
-    records = lines_of_block(first_line, data)
-    split = time.thread_time() - started
-    chunk = prepare_chunk("jsonl", None, records, now, dialect, frozen_days, start)
-    chunk.cpu_seconds += split
     return chunk
 
 
@@ -342,29 +328,6 @@ def prepare_block(first_line: int, data: bytes, now: datetime, dialect: str,
 # per chunk in line order, then ("end", None) or ("unreadable", why) when the rest of the file
 # cannot be read; a parser process that fails sends ("failed", its traceback).
 FileEvent = tuple[str, Any]
-
-
-def _chunks(records: Iterator[tuple[int, Any]], size: int, first_size: int | None = None) -> Iterator[list[tuple[int, Any]]]:
-    """Lists of ``size`` records (when ``first_size`` is given, the first one that long and each
-    next one twice the one before until ``size``). When reading fails
-    part-way, the records read so far are yielded before the error propagates, so a corrupt
-    tail costs only the unreadable lines."""
-    wanted = first_size or size
-    while True:
-        chunk: list[tuple[int, Any]] = []
-        try:
-            for record in records:
-                chunk.append(record)
-                if len(chunk) >= wanted:
-                    break
-        except FileFormatError:
-            if chunk:
-                yield chunk
-            raise
-        if not chunk:
-            return
-        wanted = min(size, wanted * 2)
-        yield chunk
 
 
 def _timed(items: Iterator[Any], cpu: list[float]) -> Iterator[Any]:
@@ -390,25 +353,17 @@ def prepare_file(path: str, resume_after: int, chunk_lines: int, now: datetime, 
     kind = file_kind(file) or "jsonl"
     reading = [0.0]
     try:
-        if kind == "jsonl" and not file.name.lower().endswith(".gz"):
-            # Plain JSONL: whole blocks of lines, split only by line ends here.
-            for first, data in _timed(iter_jsonl_blocks(file, chunk_lines, resume_after, first_chunk_lines), reading):
-                chunk = prepare_block(first, data, now, dialect, frozen_days, start)
-                chunk.read_seconds, reading[0] = reading[0], 0.0
-                yield "chunk", chunk
-        else:
-            header: list[str] | None = None
-            if kind == "csv":
-                header, records = iter_csv(file)
-                yield "header", header
-            else:
-                records = iter_jsonl(file)
+        if kind == "csv":
+            header, batches = iter_csv_batches(file)
+            yield "header", header
             if resume_after:
-                records = (r for r in records if r[0] > resume_after)
-            for part in _timed(_chunks(records, chunk_lines, first_chunk_lines), reading):
-                chunk = prepare_chunk(kind, header, part, now, dialect, frozen_days, start)
-                chunk.read_seconds, reading[0] = reading[0], 0.0
-                yield "chunk", chunk
+                batches = ([r for r in batch if r[0] > resume_after] for batch in batches)
+        else:
+            header, batches = None, iter_jsonl_batches(file, resume_after)
+        for part in _timed(rechunk(batches, chunk_lines, first_chunk_lines), reading):
+            chunk = prepare_chunk(kind, header, part, now, dialect, frozen_days, start)
+            chunk.read_seconds, reading[0] = reading[0], 0.0
+            yield "chunk", chunk
     except FileFormatError as exc:
         yield "unreadable", str(exc)
         return

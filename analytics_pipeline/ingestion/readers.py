@@ -10,9 +10,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 EVENT_SUFFIXES = (".jsonl", ".ndjson", ".csv")
 # First cell of a record the csv module could not parse; the second cell says why.
@@ -23,10 +24,11 @@ CSV_FIELD_LIMIT = 64 * 1024 * 1024
 csv.field_size_limit(CSV_FIELD_LIMIT)
 _CSV_BLOCK_BYTES = 1 << 20
 
-try:  # the compiled reader (_fastpath.csv_records), built by ``pip install -e .``
+try:  # the compiled readers (_fastpath.c), built by ``pip install -e .``
     from analytics_pipeline.ingestion._fastpath import csv_records as _csv_records
-except ImportError:  # a source tree nobody built: the csv module reads the same records
-    _csv_records = None
+    from analytics_pipeline.ingestion._fastpath import jsonl_records as _jsonl_records
+except ImportError:  # a source tree nobody built: Python reads the same records
+    _csv_records = _jsonl_records = None
 
 
 class FileFormatError(Exception):
@@ -63,79 +65,98 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 _BLOCK_BYTES = 1 << 22
-_OPEN_BRACE = ord("{")
 
 
-def iter_jsonl_blocks(path: Path, chunk_lines: int, skip_through: int = 0,
-                      first_chunk_lines: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """The file as ``(first_line_number, data)`` blocks of whole lines, each holding the lines
-    that :func:`iter_jsonl` would yield as ``chunk_lines`` consecutive records (when
-    ``first_chunk_lines`` is given, the first block that many, each next one twice the one
-    before until ``chunk_lines``; blank lines between them included, lines up to
-    ``skip_through`` left out). The lines are split later, in a worker
-    (:func:`lines_of_block`): this process only looks for line ends.
-    Uncompressed files only: a ``.gz`` file goes through :func:`iter_jsonl`."""
-    size_of_block = first_chunk_lines or chunk_lines
-    with open(path, "rb", buffering=0) as handle:
-        buffer = b""
-        start = 0  # offset in buffer where the current block starts
-        pos = 0  # offset in buffer of the next line
-        first = 0  # number of the current block's first line
-        records = 0  # records in the current block
-        line_number = 0
+def iter_jsonl_batches(path: Path, skip_through: int = 0,
+                       block_bytes: int = _BLOCK_BYTES) -> Iterator[list[tuple[int, bytes]]]:
+    """:func:`iter_jsonl`'s records after line ``skip_through``, as lists (those of one block
+    read at a time), plain or gzip: the compiled ``_fastpath.jsonl_records`` cuts each block
+    into lines, so no Python runs per line. When a read fails (a corrupt or truncated gzip),
+    the lines before the break are read again line by line, exactly as :func:`iter_jsonl`
+    gets them, then its :class:`FileFormatError` is raised."""
+    if _jsonl_records is None:
+        yield from _batches(r for r in iter_jsonl(path) if r[0] > skip_through)
+        return
+    line_num = 0
+    with open_binary(path) as handle:
+        buffer, pos, final = b"", 0, False
         while True:
-            try:
-                data = handle.read(_BLOCK_BYTES)
-            except OSError as exc:
-                raise FileFormatError(f"file unreadable after line {line_number}: {exc}") from exc
-            if data:
-                buffer = buffer[start:] + data if start < len(buffer) else data
-                pos -= start
-                start = 0
-            size = len(buffer)
-            find = buffer.find
-            while pos < size:
-                end = find(b"\n", pos)
-                if end < 0:
-                    if data:
-                        break  # an incomplete line: read on
-                    end = size - 1  # the last line has no newline
-                line_number += 1
-                if line_number <= skip_through:
-                    start = end + 1
-                elif buffer[pos] == _OPEN_BRACE or buffer[pos:end + 1].strip():
-                    if records == 0:
-                        first, start = line_number, pos
-                    records += 1
-                    if records == size_of_block:
-                        yield first, buffer[start:end + 1]
-                        size_of_block = min(chunk_lines, size_of_block * 2)
-                        records = 0
-                        start = end + 1
-                elif records == 0:
-                    start = end + 1
-                pos = end + 1
-            if not data:
-                if records:
-                    yield first, buffer[start:pos]
+            got, pos, line_num = _jsonl_records(buffer, pos, line_num, -1, final, skip_through)
+            if got:
+                yield got
+            if final:
                 return
+            try:
+                data = handle.read(block_bytes)
+            except (EOFError, OSError, gzip.BadGzipFile):
+                break
+            buffer = buffer[pos:] + data
+            pos = 0
+            final = not data
+    done = max(line_num, skip_through)
+    yield from _batches(r for r in iter_jsonl(path) if r[0] > done)
 
 
-def lines_of_block(first_line: int, data: bytes) -> list[tuple[int, bytes]]:
-    """The ``(line_number, line)`` records of a block from :func:`iter_jsonl_blocks`, exactly
-    as :func:`iter_jsonl` yields them."""
-    return [(n, line) for n, line in enumerate(io.BytesIO(data), first_line) if line.strip()]
+def _batches(records: Iterator[Any], size: int = 10_000) -> Iterator[list[Any]]:
+    """``records`` as lists of ``size``; when reading fails part-way, the records read so far
+    come before the error."""
+    batch: list[Any] = []
+    try:
+        for record in records:
+            batch.append(record)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    except FileFormatError:
+        if batch:
+            yield batch
+        raise
+    if batch:
+        yield batch
+
+
+def rechunk(batches: Iterator[list[Any]], size: int, first_size: int | None = None) -> Iterator[list[Any]]:
+    """Lists of ``size`` records cut from lists of any length (when ``first_size`` is given,
+    the first one that long and each next one twice the one before until ``size``). When
+    reading fails part-way, the records read so far are yielded before the error propagates,
+    so a corrupt tail costs only the unreadable lines."""
+    wanted = first_size or size
+    chunk: list[Any] = []
+    try:
+        for batch in batches:
+            start = 0
+            while start < len(batch):
+                take = batch[start:start + wanted - len(chunk)]
+                start += len(take)
+                chunk += take
+                if len(chunk) == wanted:
+                    yield chunk
+                    chunk = []
+                    wanted = min(size, wanted * 2)
+    except FileFormatError:
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
 
 
 def iter_csv(path: Path, block_bytes: int = _CSV_BLOCK_BYTES) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     """The header and an iterator of records. Cells are decoded with ``surrogateescape`` so a
-    record with invalid UTF-8 can be rejected as such instead of being silently altered.
+    record with invalid UTF-8 can be rejected as such instead of being silently altered."""
+    header, batches = iter_csv_batches(path, block_bytes)
+    return header, itertools.chain.from_iterable(batches)
 
-    The compiled reader (``_fastpath.csv_records``) reads the same records as
-    :func:`iter_csv_module` (the csv module's), in blocks of ``block_bytes``, at about a fifth
-    of its CPU; the one difference is that its field limit counts bytes, not characters."""
+
+def iter_csv_batches(path: Path,
+                     block_bytes: int = _CSV_BLOCK_BYTES) -> tuple[list[str], Iterator[list[tuple[int, list[str]]]]]:
+    """:func:`iter_csv`'s header and records, the records as lists (those of one block read at
+    a time). The compiled reader (``_fastpath.csv_records``) reads the same records as
+    :func:`iter_csv_module` (the csv module's) at about half its CPU; the one difference is
+    that its field limit counts bytes, not characters."""
     if _csv_records is None:
-        return iter_csv_module(path)
+        header, records = iter_csv_module(path)
+        return header, _batches(records)
     handle = open_binary(path)
     blocks = _CsvBlocks(handle, block_bytes)
     try:
@@ -152,17 +173,14 @@ def iter_csv(path: Path, block_bytes: int = _CSV_BLOCK_BYTES) -> tuple[list[str]
         raise FileFormatError(f"CSV header unreadable: {cells[1]}")
     header = [cell.lstrip("\ufeff").strip() for cell in cells]
 
-    def records() -> Iterator[tuple[int, list[str]]]:
+    def batches() -> Iterator[list[tuple[int, list[str]]]]:
         try:
-            while True:
-                got = blocks.results()
-                if not got:
-                    return
-                yield from got
+            while got := blocks.results():
+                yield got
         finally:
             handle.close()
 
-    return header, records()
+    return header, batches()
 
 
 class _CsvBlocks:

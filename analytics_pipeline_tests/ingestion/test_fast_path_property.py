@@ -1,9 +1,9 @@
 """Differential property: ingestion's fast path decides every line exactly as the one full
 validation (``validate_event``) does, for JSONL and CSV, on both dialects' outputs.
 
-The reference below parses each record and calls only ``validate_event``; ``prepare_chunk`` /
-``prepare_block`` (what ingestion runs: ``fast_event_row`` for the common shape, binary COPY rows
-for PostgreSQL) must give the same rows, the same rejections with the same reasons, in the same
+The reference below parses each record and calls only ``validate_event``; ``prepare_chunk``
+(what ingestion runs: ``fast_event_row`` for the common shape, binary COPY rows for PostgreSQL)
+must give the same rows, the same rejections with the same reasons, in the same
 order. Lines come from :mod:`hostile` (NUL everywhere, control characters, invalid UTF-8, BOM,
 CRLF, deep nesting, huge values, timestamps at every edge).
 
@@ -29,11 +29,10 @@ from analytics_pipeline.ingestion import prepare
 from analytics_pipeline.ingestion.prepare import (
     _csv_object,
     csv_header_problem,
-    prepare_block,
     prepare_chunk,
     raw_text,
 )
-from analytics_pipeline.ingestion.readers import iter_csv, iter_jsonl, iter_jsonl_blocks, lines_of_block
+from analytics_pipeline.ingestion.readers import iter_csv, iter_jsonl, iter_jsonl_batches
 from analytics_pipeline.ingestion.validate import (
     fast_event_row,
     future_limit_text,
@@ -179,16 +178,12 @@ def test_jsonl_lines_decided_as_validate_event_decides(tmp_path: Path, lines: li
     path = tmp_path / "hostile.jsonl"
     path.write_bytes(jsonl_file(lines, bom, crlf))
     records = list(iter_jsonl(path))
-    block_records = [r for first, data in iter_jsonl_blocks(path, 10**6) for r in lines_of_block(first, data)]
-    assert block_records == records
+    assert [r for batch in iter_jsonl_batches(path) for r in batch] == records
     if not records:
         return
     chunks = {dialect: prepare_chunk("jsonl", None, records, NOW, dialect, FROZEN, START)
               for dialect in ("sqlite", "postgresql")}
     assert_same_as_reference("jsonl", None, records, chunks)
-    (first, data), = iter_jsonl_blocks(path, 10**6)
-    assert_same_as_reference("jsonl", None, records,
-                             {"postgresql": prepare_block(first, data, NOW, "postgresql", FROZEN, START)})
 
 
 @PROPERTY
