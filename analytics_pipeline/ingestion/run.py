@@ -193,8 +193,8 @@ class _FileSource:
     once, so it reads and prepares while earlier files still load), or inline from this thread
     when ``process`` is false. ``head_start`` (the run's first file): its first chunk is
     prepared inline, and the parser process, started only after it (:meth:`start`), goes on
-    from there: the database gets to work without waiting for a process to start (about 0.1 s
-    for the first)."""
+    from there with short chunks again (doubling up to the chunk size): the database gets to
+    work without waiting for a process to start (about 0.1 s for the first)."""
 
     def __init__(self, path: Path, args: tuple, process: bool, head_start: bool = False) -> None:
         self.path = path
@@ -219,8 +219,8 @@ class _FileSource:
             if self._head and self._head[-1][0] == "chunk":  # the rest: in a process, after it
                 self._inline.close()
                 self._inline = None
-                resume_after, chunk_lines, *rest, _first_chunk_lines = args
-                self._args = (self._head[-1][1].last_line, chunk_lines, *rest, None)
+                # It starts small again: three parsers share the cores when it starts.
+                self._args = (self._head[-1][1].last_line, *args[1:])
             return  # else the file ended in the head: nothing is left for a process
         self.start()
 
