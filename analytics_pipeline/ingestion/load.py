@@ -237,11 +237,12 @@ class _Loader:
             try:
                 # Fast path: claim every key with one COPY, then COPY the rows straight into
                 # their day partitions. A key already stored aborts the claim (savepoint).
+                # (memoryview: psycopg sends a stream in 128 KiB slices, which copy bytes.)
                 with raw.transaction(), raw.cursor() as cursor:
                     with cursor.copy(warehouse.sql_text("copy_event_keys")) as copy:
-                        copy.write(key_data)
+                        copy.write(memoryview(key_data))
                     with cursor.copy(warehouse.sql_text("copy_events")) as copy:
-                        copy.write(data)
+                        copy.write(memoryview(data))
                     # Keep the rows until the chunk before this one committed (it may need a
                     # lock of ours: then roll them back and load again after it).
                     self.turn.wait(cursor)
@@ -259,5 +260,5 @@ class _Loader:
         # Rows staged by an earlier part of a bisected chunk are already claimed: the merge
         # skips them (ON CONFLICT DO NOTHING), so the stage needs no emptying in between.
         with raw.cursor() as cursor, cursor.copy(warehouse.sql_text("copy_event_stage")) as copy:
-            copy.write(data)
+            copy.write(memoryview(data))
         return self.conn.execute(warehouse.sql("merge_stage_into_events")).rowcount
