@@ -238,7 +238,8 @@ def _records(path: Path) -> tuple[str, list[str] | None, list]:
 
 
 def _prepared_rows(landing: Path) -> list[tuple]:
-    """Every accepted row of the files, validated and deduplicated (first one wins), untimed."""
+    """Every accepted row of the files, validated and deduplicated (first one wins), untimed,
+    each with the name of its file (the rows' source_file, as the pipeline stores it) last."""
     from analytics_pipeline.ingestion.prepare import prepare_chunk
 
     rows: list[tuple] = []
@@ -250,7 +251,7 @@ def _prepared_rows(landing: Path) -> list[tuple]:
             for row in chunk.rows:
                 if row[0] not in seen:
                     seen.add(row[0])
-                    rows.append(row)
+                    rows.append(row + (path.name,))
     return rows
 
 
@@ -269,8 +270,7 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
     rows = _prepared_rows(landing)
     ingested_at = CLOCK.strftime("%Y-%m-%d %H:%M:%S.%f")
     if warehouse.is_sqlite:
-        tail = (ingested_at, "bench.jsonl", 1)
-        batches = [[r + tail for r in rows[i:i + batch]] for i in range(0, len(rows), batch)]
+        batches = [[r[:10] + (ingested_at, r[10], 1) for r in rows[i:i + batch]] for i in range(0, len(rows), batch)]
         sql = ("INSERT INTO events (event_id, website_id, session_id, visitor_id, event_type, event_name, "
                "url_path, referrer, occurred_at, properties, ingested_at, source_file, batch_id) "
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
@@ -289,9 +289,9 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
     else:
         from analytics_pipeline.ingestion.prepare import binary_key, binary_row, copy_stream, timestamp_field
 
-        tail = "\t" + ingested_at + "+00\tbench.jsonl\t1\n"
         blocks = [
-            "".join("\t".join(map(_copy_field, r)) + tail for r in rows[i:i + batch]).encode()
+            "".join("\t".join(map(_copy_field, r[:10])) + f"\t{ingested_at}+00\t{_copy_field(r[10])}\t1\n"
+                    for r in rows[i:i + batch]).encode()
             for i in range(0, len(rows), batch)
         ]
         days = sorted({r[8][:10] for r in rows})
@@ -301,9 +301,14 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
         columns = ("events (event_id, website_id, session_id, visitor_id, event_type, event_name, url_path, "
                    "referrer, occurred_at, properties, ingested_at, source_file, batch_id)")
         # The same rows in the pipeline's own format (binary COPY), for comparison.
-        binary_tail = (timestamp_field(CLOCK) + b"\x00\x00\x00\x0bbench.jsonl"
-                       + b"\x00\x00\x00\x08" + (1).to_bytes(8, "big"))
-        binary_blocks = [copy_stream(b"".join(map(binary_row, rows[i:i + batch])), 10, binary_tail, 0, -1)[0]
+        stamp = timestamp_field(CLOCK)
+
+        def binary(r: tuple) -> bytes:
+            name = r[10].encode()
+            return (binary_row(r[:10]) + stamp + len(name).to_bytes(4, "big") + name
+                    + b"\x00\x00\x00\x08" + (1).to_bytes(8, "big"))
+
+        binary_blocks = [copy_stream(b"".join(map(binary, rows[i:i + batch])), 13, b"", 0, -1)[0]
                          for i in range(0, len(rows), batch)]
         raw = warehouse.engine.raw_connection()
         try:
