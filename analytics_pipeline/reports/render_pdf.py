@@ -117,14 +117,26 @@ def _bar_chart(data: ReportData) -> Drawing | None:
     for i in range(len(series)):
         chart.bars[i].fillColor = PALETTE[i]
     drawing.add(chart)
-    legend = Legend()
-    legend.x, legend.y = WIDTH - 40 * mm, 50 * mm
-    legend.fontSize = 7
-    legend.colorNamePairs = [(PALETTE[i], label) for i, (_, label) in enumerate(series)]
-    drawing.add(legend)
+    drawing.add(_legend([(PALETTE[i], label) for i, (_, label) in enumerate(series)]))
     drawing.add(String(15 * mm, 65 * mm, f"{overview.title}: {metric.replace('_', ' ')}", fontSize=9,
                        fontName="Helvetica-Bold"))
     return drawing
+
+
+LEGEND_ROWS = 12
+
+
+def _legend(pairs: list[tuple[Any, str]]) -> Legend:
+    """The chart's key, to its right, one entry under another. (reportlab's default of three
+    rows a column put a fourth website's name beside the first one's colour.) Columns of
+    :data:`LEGEND_ROWS` entries start only beyond that many."""
+    legend = Legend()
+    legend.x, legend.y = WIDTH - 40 * mm, 50 * mm
+    legend.fontSize = 7
+    legend.deltay = 9
+    legend.columnMaximum = LEGEND_ROWS
+    legend.colorNamePairs = pairs
+    return legend
 
 
 def _line_chart(data: ReportData) -> Drawing | None:
@@ -152,11 +164,7 @@ def _line_chart(data: ReportData) -> Drawing | None:
         chart.lines[i].symbol = makeMarker("FilledCircle", size=4, fillColor=PALETTE[i % len(PALETTE)],
                                            strokeColor=PALETTE[i % len(PALETTE)])
     drawing.add(chart)
-    legend = Legend()
-    legend.x, legend.y = WIDTH - 40 * mm, 50 * mm
-    legend.fontSize = 7
-    legend.colorNamePairs = [(PALETTE[i % len(PALETTE)], visible_controls(w, pdf=True)) for i, w in enumerate(websites)]
-    drawing.add(legend)
+    drawing.add(_legend([(PALETTE[i % len(PALETTE)], visible_controls(w, pdf=True)) for i, w in enumerate(websites)]))
     drawing.add(String(15 * mm, 65 * mm, f"Pageviews per {'month' if period_key == 'month' else 'day'}",
                        fontSize=9, fontName="Helvetica-Bold"))
     return drawing

@@ -101,3 +101,34 @@ def test_xlsx_percent_formats_hold_fractions_and_charts_have_data(stats, reports
     summary = {r[0].value: r for r in wb["Summary"].iter_rows(min_row=2)}
     assert summary["bounce_rate"][2].number_format == "0.0%" and 0 <= summary["bounce_rate"][2].value <= 1
     assert summary["bounce_rate"][5].value == "points" and summary["total_pageviews"][5].value == "percent"
+
+
+@pytest.mark.parametrize("names", [1, 4, 7, 12, 15])
+def test_every_legend_name_is_painted_beside_its_own_colour(names):
+    """reportlab's default legend (three rows a column) painted a fourth website's name next to
+    the first one's colour; each name's nearest swatch on its line must be its own."""
+    from reportlab.graphics.shapes import Group, Rect, String
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    labels = ["learning-platform"] + [f"site-{i:02d}" for i in range(1, names)]  # a long name first
+    pairs = [(render_pdf.PALETTE[i % len(render_pdf.PALETTE)], label) for i, label in enumerate(labels)]
+
+    def painted(node):
+        for child in getattr(node, "contents", []):
+            yield from painted(child) if isinstance(child, Group) else [child]
+
+    shapes = list(painted(render_pdf._legend(pairs).draw()))
+    texts = [s for s in shapes if isinstance(s, String)]
+    swatches = [s for s in shapes if isinstance(s, Rect)]
+    assert sorted(t.text for t in texts) == sorted(name for _, name in pairs)
+    colours = dict((name, colour) for colour, name in pairs)
+    for text in texts:
+        left, right = text.x, text.x + stringWidth(text.text, text.fontName, text.fontSize)
+
+        def gap(r: Rect) -> float:  # between the name and a swatch, on either side
+            return max(r.x - right, left - (r.x + r.width), 0)
+
+        on_its_line = [r for r in swatches if r.y <= text.y <= r.y + r.height]
+        assert min(on_its_line, key=gap).fillColor == colours[text.text], text.text
+    if names <= render_pdf.LEGEND_ROWS:
+        assert len({t.x for t in texts}) == 1  # one column
