@@ -111,7 +111,18 @@ def test_compose_services_run_installed_commands_with_known_settings() -> None:
     services = compose["services"]
     assert {"postgres", "redis", "rabbitmq", "code-server", "webserver", "daemon", "celery-worker", "api"} <= set(services)
     ours = {name: s for name, s in services.items() if s.get("image") == "analytics-pipeline:latest"}
-    assert set(ours) == {"code-server", "webserver", "daemon", "celery-worker", "api"}
+    assert set(ours) == {"dagster-init", "code-server", "webserver", "daemon", "celery-worker", "api"}
+    # Dagster's tables are made once, before any service of ours starts (directly or through
+    # the code server): several creating them at once on a new database race.
+    assert ours["dagster-init"]["command"] == ["dagster", "instance", "migrate"]
+    assert ours["dagster-init"]["restart"] == "no"
+    for name, service in ours.items():
+        if name == "dagster-init":
+            continue
+        needs = service["depends_on"]
+        assert needs.get("dagster-init") == {"condition": "service_completed_successfully"} or \
+            needs.get("code-server") == {"condition": "service_healthy"}, name
+    assert ours["code-server"]["depends_on"]["dagster-init"] == {"condition": "service_completed_successfully"}
     for service in ours.values():
         _command_exists(service["command"])
     assert services["celery-worker"]["deploy"]["replicas"] == 2
