@@ -287,7 +287,7 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
         finally:
             raw.close()
     else:
-        from analytics_pipeline.ingestion.prepare import binary_key, binary_row, copy_stream, timestamp_field
+        from analytics_pipeline.ingestion.prepare import binary_key, binary_row, binary_tail, copy_stream
 
         blocks = [
             "".join("\t".join(map(_copy_field, r[:10])) + f"\t{ingested_at}+00\t{_copy_field(r[10])}\t1\n"
@@ -301,14 +301,8 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
         columns = ("events (event_id, website_id, session_id, visitor_id, event_type, event_name, url_path, "
                    "referrer, occurred_at, properties, ingested_at, source_file, batch_id)")
         # The same rows in the pipeline's own format (binary COPY), for comparison.
-        stamp = timestamp_field(CLOCK)
-
-        def binary(r: tuple) -> bytes:
-            name = r[10].encode()
-            return (binary_row(r[:10]) + stamp + len(name).to_bytes(4, "big") + name
-                    + b"\x00\x00\x00\x08" + (1).to_bytes(8, "big"))
-
-        binary_blocks = [copy_stream(b"".join(map(binary, rows[i:i + batch])), 13, b"", 0, -1)[0]
+        binary_blocks = [copy_stream(b"".join(binary_row(r[:10]) + binary_tail(CLOCK, r[10], 1)
+                                              for r in rows[i:i + batch]), 13, b"", 0, -1)[0]
                          for i in range(0, len(rows), batch)]
         raw = warehouse.engine.raw_connection()
         try:

@@ -24,18 +24,22 @@
 #define MAX_URL_PATH 2048
 #define MAX_EVENT_NAME 128
 
-/* ---- growable byte buffer (properties scratch) ------------------------------------------ */
+/* ---- growable byte buffer (properties scratch, CSV fields) ---------------------------------- */
 
 typedef struct {
     char *data;
     Py_ssize_t size;
     Py_ssize_t cap;
+    Py_ssize_t limit;  /* the most it may hold */
 } Buf;
 
-/* Appends; 0 done, 1 beyond MAX_PROPERTIES_BYTES (such properties are refused by the rules:
- * the general way says so, and memory stays small whatever the input), -1 error set. */
+/* Properties are refused by the rules beyond MAX_PROPERTIES_BYTES: the scratch holds one byte
+ * more, so the general way says so, and memory stays small whatever the input. */
+#define PROPERTIES_SCRATCH {NULL, 0, 0, MAX_PROPERTIES_BYTES + 1}
+
+/* Appends; 0 done, 1 beyond its limit, -1 error set. */
 static int buf_put(Buf *b, const char *s, Py_ssize_t n) {
-    if (b->size + n > MAX_PROPERTIES_BYTES + 1) return 1;
+    if (b->size + n > b->limit) return 1;
     if (b->size + n > b->cap) {
         Py_ssize_t cap = b->cap ? b->cap : 1024;
         while (cap < b->size + n) cap *= 2;
@@ -766,7 +770,7 @@ static PyObject *jsonl_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (state_from(&st, args + 2) < 0) return NULL;
     /* properties' canonical text; one per call: normalise_referrer (Python) may let another
      * thread run in between */
-    Buf scratch = {NULL, 0, 0};
+    Buf scratch = PROPERTIES_SCRATCH;
     Event ev;
     for (; index < PyList_GET_SIZE(records); index++) {
         PyObject *record = PyList_GET_ITEM(records, index);
@@ -810,7 +814,7 @@ static PyObject *csv_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs
     }
     State st;
     if (state_from(&st, args + 4) < 0) return NULL;
-    Buf scratch = {NULL, 0, 0};  /* one per call, as in jsonl_run */
+    Buf scratch = PROPERTIES_SCRATCH;  /* one per call, as in jsonl_run */
     Event ev;
     for (; index < PyList_GET_SIZE(records); index++) {
         PyObject *record = PyList_GET_ITEM(records, index);
@@ -1027,34 +1031,8 @@ static PyObject *jsonl_records(PyObject *self, PyObject *const *args, Py_ssize_t
 
 enum { START_RECORD, START_FIELD, IN_FIELD, IN_QUOTED_FIELD, QUOTE_IN_QUOTED_FIELD, EAT_CRNL };
 
-typedef struct {
-    char *data;
-    Py_ssize_t size;
-    Py_ssize_t cap;
-    Py_ssize_t limit;
-} Field;
-
-/* 0 appended, 1 over the field limit, -1 error set */
-static int field_put(Field *f, const char *s, Py_ssize_t n) {
-    if (f->size + n > f->limit) return 1;
-    if (f->size + n > f->cap) {
-        Py_ssize_t cap = f->cap ? f->cap : 256;
-        while (cap < f->size + n) cap *= 2;
-        char *data = PyMem_Realloc(f->data, cap);
-        if (!data) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        f->data = data;
-        f->cap = cap;
-    }
-    memcpy(f->data + f->size, s, n);
-    f->size += n;
-    return 0;
-}
-
 /* The field so far appended to cells as str; 0 done, -1 error set. */
-static int field_save(Field *f, PyObject *cells) {
+static int field_save(Buf *f, PyObject *cells) {
     PyObject *cell = PyUnicode_DecodeUTF8(f->data ? f->data : "", f->size, "surrogateescape");
     f->size = 0;
     if (!cell) return -1;
@@ -1097,7 +1075,7 @@ static PyObject *csv_records(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     PyObject *results = PyList_New(0);
     if (!results) return NULL;
-    Field field = {NULL, 0, 0, limit};
+    Buf field = {NULL, 0, 0, limit};
     PyObject *cells = NULL;
     Py_ssize_t taken = 0;
     while (max_results < 0 || taken < max_results) {
@@ -1161,7 +1139,7 @@ static PyObject *csv_records(PyObject *self, PyObject *const *args, Py_ssize_t n
                 case IN_FIELD: {
                     Py_ssize_t j = i;
                     while (j < end && d[j] != ',' && d[j] != '\n' && d[j] != '\r') j++;
-                    put = field_put(&field, d + i, j - i);
+                    put = buf_put(&field, d + i, j - i);
                     if (put) break;
                     i = j;
                     if (i < end) {
@@ -1174,7 +1152,7 @@ static PyObject *csv_records(PyObject *self, PyObject *const *args, Py_ssize_t n
                 case IN_QUOTED_FIELD: {
                     const char *q = memchr(d + i, '"', end - i);
                     Py_ssize_t j = q ? q - d : end;
-                    put = field_put(&field, d + i, j - i);
+                    put = buf_put(&field, d + i, j - i);
                     if (put) break;
                     i = j;
                     if (i < end) {
@@ -1185,7 +1163,7 @@ static PyObject *csv_records(PyObject *self, PyObject *const *args, Py_ssize_t n
                 }
                 case QUOTE_IN_QUOTED_FIELD:
                     if (c == '"') {
-                        put = field_put(&field, "\"", 1);
+                        put = buf_put(&field, "\"", 1);
                         state = IN_QUOTED_FIELD;
                     } else if (c == ',') {
                         if (field_save(&field, cells) < 0) goto fail;
@@ -1194,7 +1172,7 @@ static PyObject *csv_records(PyObject *self, PyObject *const *args, Py_ssize_t n
                         if (field_save(&field, cells) < 0) goto fail;
                         state = EAT_CRNL;
                     } else {
-                        put = field_put(&field, (const char *)d + i, 1);
+                        put = buf_put(&field, (const char *)d + i, 1);
                         state = IN_FIELD;
                     }
                     if (!put) i++;
@@ -1271,7 +1249,7 @@ static PyObject *parse_only(PyObject *self, PyObject *records) {
         return NULL;
     }
     Py_ssize_t parsed = 0;
-    Buf scratch = {NULL, 0, 0};
+    Buf scratch = PROPERTIES_SCRATCH;
     Event ev;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
         PyObject *record = PyList_GET_ITEM(records, i);

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, _text_field, copy_stream, timestamp_field
+from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, binary_tail, copy_stream
 from analytics_pipeline.warehouse import Warehouse
 
 # Errors a row's own values can cause. Anything else (psycopg/sqlite3 OperationalError:
@@ -225,8 +225,7 @@ class _Loader:
         if not whole:
             self.turn.wait()  # isolating refused lines: alone
         # Binary COPY streams of rows lo..hi: each event row gets the batch's own columns.
-        tail = (timestamp_field(self.now) + _text_field(self.source_file)
-                + b"\x00\x00\x00\x08" + self.batch_id.to_bytes(8, "big", signed=True))
+        tail = binary_tail(self.now, self.source_file, self.batch_id)
         data, rows = copy_stream(chunk.copy_data, 10, tail, lo, hi if not whole else -1)
         key_data, _ = copy_stream(chunk.key_data, 2, b"", lo, hi if not whole else -1)
         warehouse = self.warehouse

@@ -116,6 +116,12 @@ def binary_key(event_id: str, timestamp: str) -> bytes:
     return b"\x00\x02" + _text_field(event_id) + timestamp_field(timestamp)
 
 
+def binary_tail(ingested_at: datetime, source_file: str, batch_id: int) -> bytes:
+    """The last three fields of every event row of a batch (what :func:`copy_stream` adds)."""
+    return (timestamp_field(ingested_at) + _text_field(source_file)
+            + b"\x00\x00\x00\x08" + batch_id.to_bytes(8, "big", signed=True))
+
+
 def _row_end(data: bytes | bytearray, pos: int, present: int) -> int:
     pos += 2
     for _ in range(present):

@@ -65,6 +65,7 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 _BLOCK_BYTES = 1 << 22
+_FALLBACK_BATCH = 10_000  # records a list when Python reads line by line
 
 
 def iter_jsonl_batches(path: Path, skip_through: int = 0,
@@ -75,7 +76,7 @@ def iter_jsonl_batches(path: Path, skip_through: int = 0,
     the lines before the break are read again line by line, exactly as :func:`iter_jsonl`
     gets them, then its :class:`FileFormatError` is raised."""
     if _jsonl_records is None:
-        yield from _batches(r for r in iter_jsonl(path) if r[0] > skip_through)
+        yield from rechunk(([r] for r in iter_jsonl(path) if r[0] > skip_through), _FALLBACK_BATCH)
         return
     line_num = 0
     with open_binary(path) as handle:
@@ -94,25 +95,7 @@ def iter_jsonl_batches(path: Path, skip_through: int = 0,
             pos = 0
             final = not data
     done = max(line_num, skip_through)
-    yield from _batches(r for r in iter_jsonl(path) if r[0] > done)
-
-
-def _batches(records: Iterator[Any], size: int = 10_000) -> Iterator[list[Any]]:
-    """``records`` as lists of ``size``; when reading fails part-way, the records read so far
-    come before the error."""
-    batch: list[Any] = []
-    try:
-        for record in records:
-            batch.append(record)
-            if len(batch) == size:
-                yield batch
-                batch = []
-    except FileFormatError:
-        if batch:
-            yield batch
-        raise
-    if batch:
-        yield batch
+    yield from rechunk(([r] for r in iter_jsonl(path) if r[0] > done), _FALLBACK_BATCH)
 
 
 def rechunk(batches: Iterator[list[Any]], size: int, first_size: int | None = None) -> Iterator[list[Any]]:
@@ -156,7 +139,7 @@ def iter_csv_batches(path: Path,
     that its field limit counts bytes, not characters."""
     if _csv_records is None:
         header, records = iter_csv_module(path)
-        return header, _batches(records)
+        return header, rechunk(([r] for r in records), _FALLBACK_BATCH)
     handle = open_binary(path)
     blocks = _CsvBlocks(handle, block_bytes)
     try:

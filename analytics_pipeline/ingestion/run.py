@@ -635,7 +635,7 @@ class _Ingest:
         started): while that chunk loads."""
         stage_cpu = self.result.stage_cpu
         raw_lines = _raw_lines_reader(file.path, file_kind(file.path) or "jsonl")
-        pending_then: Callable[[], None] | None = then
+        opened_next = False
         try:
             for tag, value in file.source:
                 if tag == "header":
@@ -646,9 +646,10 @@ class _Ingest:
                     self.committer.submit(partial(self._commit, file, value, raw_lines),
                                           partial(self._committed, file, value), kind="chunk")
                     file.last_line = value.last_line
-                    if pending_then is not None:
+                    if not opened_next:
+                        opened_next = True
                         file.source.start()
-                        pending_then, _ = None, pending_then()
+                        then()
                 elif tag == "unreadable":
                     # The unreadable rest of a file is one rejection, so the loss is visible and counted.
                     line = file.last_line + 1
@@ -660,8 +661,8 @@ class _Ingest:
             raise
         finally:
             file.source.close()
-        if pending_then is not None:
-            pending_then()
+        if not opened_next:
+            then()
         self.committer.submit(partial(self._finish, file), partial(self._finished, file))
 
     # -- on the committer's thread -------------------------------------------------------------

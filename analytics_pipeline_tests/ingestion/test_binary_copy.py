@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics_pipeline.ingestion import prepare
-from analytics_pipeline.ingestion.prepare import _copy_stream, binary_key, binary_row, timestamp_field
+from analytics_pipeline.ingestion.prepare import _copy_stream, binary_key, binary_row, binary_tail, timestamp_field
 
 text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=20)
 stamps = st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)).map(
@@ -61,8 +61,7 @@ def test_the_server_reads_back_what_the_rows_hold(pg_database: str, values: list
         db.execute("CREATE TEMP TABLE t (event_id text, website_id text, session_id text, visitor_id text, "
                    "event_type text, event_name text, url_path text, referrer text, occurred_at timestamptz, "
                    "properties jsonb, ingested_at timestamptz, source_file text, batch_id bigint)")
-        tail = timestamp_field(datetime(2024, 3, 1, 1, 2, 3, 4, tzinfo=timezone.utc)) + b"\x00\x00\x00\x03f\tx" \
-            + b"\x00\x00\x00\x08" + (7).to_bytes(8, "big")
+        tail = binary_tail(datetime(2024, 3, 1, 1, 2, 3, 4, tzinfo=timezone.utc), "f\tx", 7)
         stream, _ = _copy_stream(b"".join(binary_row(v) for v in values), 10, tail, 0, -1)
         with db.cursor() as cursor, cursor.copy("COPY t FROM STDIN WITH (FORMAT binary)") as copy:
             copy.write(stream)
