@@ -104,6 +104,16 @@ def test_dashboard_shows_the_warehouse_numbers(browser, tmp_path: Path, landing_
                                timeout=15000)
         assert page.locator('[data-testid="error"]').is_hidden()
 
+        # 30 days: the dates under the trend never run into each other, the last one included
+        page.click('button[data-timeframe="30d"]')
+        page.wait_for_function("document.getElementById('period').textContent.includes('(30 days)')")
+        dates = page.evaluate("""[...document.querySelectorAll('[data-testid="trend-chart"] .axis text')]
+            .filter(t => t.getAttribute('text-anchor') === 'middle')
+            .map(t => { const b = t.getBBox(); return [b.x, b.x + b.width, t.textContent]; })""")
+        dates.sort()
+        assert len(dates) >= 5
+        assert all(left[1] <= right[0] for left, right in zip(dates, dates[1:])), dates
+
         shot = tmp_path / "dashboard.png"
         page.locator('[data-testid="trend-chart"]').screenshot(path=str(shot))
         _assert_chart_drawn(shot)

@@ -48,7 +48,7 @@ window.LineChart = (function () {
     const every = Math.max(1, Math.ceil(points.length / Math.floor(innerW / 70)));
     points.forEach((p, i) => {
       const last = points.length - 1;
-      if ((i % every === 0 && last - i >= Math.ceil(every / 2)) || i === last) {
+      if ((i % every === 0 && last - i >= every) || i === last) {  // the last day's too, a full step after the one before
         el("text", { x: x(i), y: height - 8, "text-anchor": "middle" }, axis).textContent = shortDate(p.date);
       }
     });
