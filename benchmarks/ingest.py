@@ -36,6 +36,7 @@ creates and drops; when the server is unreachable the backend is skipped with a 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -263,6 +264,42 @@ def _copy_field(value: str | None) -> str:
     return "\\N" if value is None else value.translate(_COPY_ESCAPES)
 
 
+def _sqlite_image_floor(url: str, rows: list[tuple], batch: int, ingested_at: str) -> tuple[float, float]:
+    """The same rows by the pipeline's own method, on one thread: bound into database images
+    (``sqlite_image``: a parser process's work in the pipeline), then one ``INSERT ... SELECT``
+    per image into a second empty warehouse. (seconds binding, seconds inserting)"""
+    from analytics_pipeline.ingestion.load import IMAGE_SCHEMA
+    from analytics_pipeline.ingestion.prepare import sqlite_image
+    from analytics_pipeline.warehouse import Warehouse
+
+    own_url = url.removesuffix(".db") + "-own.db"
+    warehouse = Warehouse(own_url)
+    parts = []  # (source file, rows) of at most ``batch`` rows, never across files
+    for name, group in itertools.groupby(rows, key=lambda r: r[10]):
+        group = [r[:10] for r in group]
+        parts += [(name, group[i:i + batch]) for i in range(0, len(group), batch)]
+    started = time.perf_counter()
+    images = [(name, sqlite_image(part), len(part)) for name, part in parts]
+    image_seconds = time.perf_counter() - started
+    raw = warehouse.engine.raw_connection()
+    try:
+        db = raw.driver_connection
+        db.execute(f"ATTACH ':memory:' AS {IMAGE_SCHEMA}")
+        sql = warehouse.sql_text("insert_events_from_chunk")
+        started = time.perf_counter()
+        for name, image, count in images:
+            db.execute("BEGIN IMMEDIATE")
+            db.deserialize(image, name=IMAGE_SCHEMA)
+            db.execute(sql, {"ingested_at": ingested_at, "source_file": name, "batch_id": 1,
+                             "first_row": 0, "last_row": count})
+            db.execute("COMMIT")
+        insert_seconds = time.perf_counter() - started
+    finally:
+        raw.close()
+        drop_database(own_url)
+    return image_seconds, insert_seconds
+
+
 def measure_floor(url: str, landing: Path, batch: int) -> dict:
     from analytics_pipeline.warehouse import Warehouse
 
@@ -286,6 +323,9 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
             server_cpu = 0.0
         finally:
             raw.close()
+        image_seconds, image_insert_seconds = _sqlite_image_floor(url, rows, batch, ingested_at)
+        return {"lines": len(rows), "seconds": seconds, "main_cpu": cpu, "server_cpu": server_cpu,
+                "image_seconds": image_seconds, "image_insert_seconds": image_insert_seconds}
     else:
         from analytics_pipeline.ingestion.prepare import binary_key, binary_row, binary_tail, copy_stream
 
@@ -343,7 +383,6 @@ def measure_floor(url: str, landing: Path, batch: int) -> dict:
         return {"lines": len(rows), "seconds": seconds, "main_cpu": cpu, "server_cpu": server_cpu,
                 "keys_seconds": keys_seconds, "binary_seconds": binary_seconds,
                 "binary_keys_seconds": binary_keys_seconds}
-    return {"lines": len(rows), "seconds": seconds, "main_cpu": cpu, "server_cpu": server_cpu}
 
 
 def child_main(args: argparse.Namespace) -> int:
@@ -591,6 +630,12 @@ def main(argv: list[str] | None = None) -> int:
                           f"{keyed['seconds'] + keyed['keys_seconds']:.2f}s "
                           f"({keyed['seconds']:.2f} + {keyed['keys_seconds']:.2f}); "
                           "keys runs: " + ", ".join(f"{r['keys_seconds']:.2f}" for r in floors))
+                if "image_seconds" in floor:
+                    own = min(floors, key=lambda r: r["image_seconds"] + r["image_insert_seconds"])
+                    print(f"{backend}: floor by the pipeline's own method (rows bound into in-memory database "
+                          f"images, then one INSERT ... SELECT each), on one thread: "
+                          f"{own['image_seconds'] + own['image_insert_seconds']:.2f}s "
+                          f"({own['image_seconds']:.2f} binding + {own['image_insert_seconds']:.2f} inserting)")
                 if "binary_seconds" in floor:
                     fast = min(floors, key=lambda r: r["binary_seconds"])
                     fast_keyed = min(floors, key=lambda r: r["binary_seconds"] + r["binary_keys_seconds"])
@@ -615,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{pipe['seconds']:.2f} |")
     print()
     print("| backend | pipeline events/s | floor rows/s | ratio pipeline/floor time | "
-          "ratio to floor with keys | ratio to binary-COPY floor: rows / with keys | peak MB |")
+          "ratio to floor with keys | ratio to the floor in the pipeline's own method | peak MB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for backend, pipe, floor in table:
         pipe_rate = pipe["lines"] / pipe["seconds"]
@@ -633,8 +678,11 @@ def main(argv: list[str] | None = None) -> int:
                 floors = pipe.get("floors", [floor])
                 rows_only = min(floors, key=lambda r: r["binary_seconds"])
                 with_keys = min(floors, key=lambda r: r["binary_seconds"] + r["binary_keys_seconds"])
-                binary = (f"{per_line / (rows_only['binary_seconds'] / rows_only['lines']):.2f} / "
-                          f"{per_line / ((with_keys['binary_seconds'] + with_keys['binary_keys_seconds']) / with_keys['lines']):.2f}")
+                binary = (f"binary COPY: {per_line / (rows_only['binary_seconds'] / rows_only['lines']):.2f}, "
+                          f"with keys {per_line / ((with_keys['binary_seconds'] + with_keys['binary_keys_seconds']) / with_keys['lines']):.2f}")
+            if "image_seconds" in floor:
+                own = min(pipe.get("floors", [floor]), key=lambda r: r["image_seconds"] + r["image_insert_seconds"])
+                binary = f"images: {per_line / ((own['image_seconds'] + own['image_insert_seconds']) / own['lines']):.2f}"
         else:
             ratio = floor_text = "-"
         print(f"| {backend} | {pipe_rate:,.0f} | {floor_text} | {ratio} | {keyed} | {binary} | "

@@ -2,8 +2,9 @@
 
 PostgreSQL: one COPY claims the chunk's event ids in ``event_keys`` and a second COPY writes
 the rows into their day partitions; when some id is already stored, the chunk instead goes
-through a temporary stage and one INSERT that claims what it can. SQLite: one large
-``executemany`` of ``INSERT OR IGNORE``.
+through a temporary stage and one INSERT that claims what it can. SQLite: the chunk's rows
+arrive as a database image (``prepare.sqlite_image``), attached as ``ingest_chunk``, and one
+``INSERT OR IGNORE ... SELECT`` stores them.
 
 A line whose values the database refuses although validation passed them (a constraint or
 trigger of the database's own, a value one backend cannot store) does not fail its chunk: the
@@ -16,14 +17,15 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
-from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, binary_tail, copy_stream
+from analytics_pipeline.ingestion.prepare import PreparedChunk, Rejection, binary_tail, copy_stream, sqlite_image
 from analytics_pipeline.warehouse import Warehouse
 
 # Errors a row's own values can cause. Anything else (psycopg/sqlite3 OperationalError:
@@ -134,7 +136,10 @@ def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, fil
     loaded = 0
     refused: list[tuple[int, str]] = []  # (row index, reason)
     rows = len(chunk.row_lines)
-    if rows:
+    if rows and warehouse.is_sqlite:
+        with _attached_image(conn, chunk):
+            loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now, turn).load_isolating(rows, refused)
+    elif rows:
         loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now, turn).load_isolating(rows, refused)
     turn.wait()
     rejections = list(chunk.rejections)
@@ -162,6 +167,31 @@ def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, fil
          "duplicates": duplicates, "rejected": len(rejections), "file_id": file_id},
     )
     return LoadOutcome(batch_id, loaded, duplicates, rejections)
+
+
+IMAGE_SCHEMA = "ingest_chunk"
+_EMPTY_IMAGE: list[bytes] = []
+
+
+def _empty_image() -> bytes:
+    if not _EMPTY_IMAGE:
+        _EMPTY_IMAGE.append(sqlite_image([]))
+    return _EMPTY_IMAGE[0]
+
+
+@contextmanager
+def _attached_image(conn: Connection, chunk: PreparedChunk) -> Iterator[None]:
+    """SQLite: the chunk's rows as the database ``ingest_chunk`` of ``conn`` while the block
+    runs (a chunk prepared in this process is made into an image here). Attached once per
+    connection; emptied afterwards, so a pooled connection keeps no chunk in memory."""
+    db = conn.connection.driver_connection
+    if not any(name == IMAGE_SCHEMA for _, name, _ in db.execute("PRAGMA database_list").fetchall()):
+        db.execute(f"ATTACH ':memory:' AS {IMAGE_SCHEMA}")
+    db.deserialize(chunk.rows_image or sqlite_image(chunk.rows), name=IMAGE_SCHEMA)
+    try:
+        yield
+    finally:
+        db.deserialize(_empty_image(), name=IMAGE_SCHEMA)
 
 
 class _Loader:
@@ -208,13 +238,15 @@ class _Loader:
     def _load(self, lo: int, hi: int) -> int:
         if self.warehouse.is_postgres:
             return self._load_postgres(lo, hi)
-        return self._load_sqlite(self.chunk.rows[lo:hi])
+        return self._load_sqlite(lo, hi)
 
-    def _load_sqlite(self, rows: list) -> int:
-        tail = (self.warehouse.ts(self.now), self.source_file, self.batch_id)
-        cursor = self.conn.connection.driver_connection.cursor()
+    def _load_sqlite(self, lo: int, hi: int) -> int:
+        # The attached image's rows lo..hi (rowids lo + 1..hi): one statement, no row bound.
+        cursor = self.conn.connection.driver_connection.execute(
+            self.warehouse.sql_text("insert_events_from_chunk"),
+            {"ingested_at": self.warehouse.ts(self.now), "source_file": self.source_file,
+             "batch_id": self.batch_id, "first_row": lo, "last_row": hi})
         try:
-            cursor.executemany(self.warehouse.sql_text("insert_events"), [row + tail for row in rows])
             return cursor.rowcount
         finally:
             cursor.close()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import itertools
-import marshal
 import multiprocessing
 import os
 import queue as queue_module
@@ -264,8 +263,6 @@ class _FileSource:
                     continue
             if event[0] == "failed":
                 raise ParserProcessFailed(f"{self.path.name}: the parser process failed:\n{event[1]}")
-            if event[0] == "chunk" and event[1].rows_blob:
-                event[1].rows, event[1].rows_blob = marshal.loads(event[1].rows_blob), b""
             yield event
             if event[0] in ("end", "unreadable"):
                 return
@@ -643,6 +640,7 @@ class _Ingest:
                 elif tag == "chunk":
                     stage_cpu["reading"] += value.read_seconds
                     stage_cpu["parsing and validation"] += value.cpu_seconds
+                    stage_cpu["loading"] += value.image_seconds
                     self.committer.submit(partial(self._commit, file, value, raw_lines),
                                           partial(self._committed, file, value), kind="chunk")
                     file.last_line = value.last_line

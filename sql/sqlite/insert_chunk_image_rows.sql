@@ -1,0 +1,2 @@
+-- Rows of a chunk image (create_chunk_image.sql), in line order.
+INSERT INTO chunk_rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
