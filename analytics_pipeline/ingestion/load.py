@@ -15,6 +15,7 @@ about a line's values (connection lost, disk full, a missing table) still fail t
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -137,7 +138,7 @@ def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, fil
     refused: list[tuple[int, str]] = []  # (row index, reason)
     rows = len(chunk.row_lines)
     if rows and warehouse.is_sqlite:
-        with _attached_image(conn, chunk):
+        with _attached_image(warehouse, conn, chunk):
             loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now, turn).load_isolating(rows, refused)
     elif rows:
         loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now, turn).load_isolating(rows, refused)
@@ -169,29 +170,30 @@ def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, fil
     return LoadOutcome(batch_id, loaded, duplicates, rejections)
 
 
-IMAGE_SCHEMA = "ingest_chunk"
-_EMPTY_IMAGE: list[bytes] = []
+IMAGE_SCHEMA = "ingest_chunk"  # as attach_chunk_image.sql and insert_events_from_chunk.sql name it
 
 
+@functools.cache
 def _empty_image() -> bytes:
-    if not _EMPTY_IMAGE:
-        _EMPTY_IMAGE.append(sqlite_image([]))
-    return _EMPTY_IMAGE[0]
+    return sqlite_image([])
 
 
 @contextmanager
-def _attached_image(conn: Connection, chunk: PreparedChunk) -> Iterator[None]:
+def _attached_image(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk) -> Iterator[None]:
     """SQLite: the chunk's rows as the database ``ingest_chunk`` of ``conn`` while the block
     runs (a chunk prepared in this process is made into an image here). Attached once per
     connection; emptied afterwards, so a pooled connection keeps no chunk in memory."""
     db = conn.connection.driver_connection
-    if not any(name == IMAGE_SCHEMA for _, name, _ in db.execute("PRAGMA database_list").fetchall()):
-        db.execute(f"ATTACH ':memory:' AS {IMAGE_SCHEMA}")
+    if not any(row[1] == IMAGE_SCHEMA for row in db.execute("PRAGMA database_list")):
+        db.execute(warehouse.sql_text("attach_chunk_image"))
     db.deserialize(chunk.rows_image or sqlite_image(chunk.rows), name=IMAGE_SCHEMA)
     try:
         yield
     finally:
-        db.deserialize(_empty_image(), name=IMAGE_SCHEMA)
+        try:
+            db.deserialize(_empty_image(), name=IMAGE_SCHEMA)
+        except sqlite3.Error:
+            pass  # the connection is failing already; the chunk's memory goes with it
 
 
 class _Loader:

@@ -9,6 +9,7 @@ image (:func:`sqlite_image`).
 from __future__ import annotations
 
 import csv
+import functools
 import gc
 import io
 import re
@@ -76,6 +77,11 @@ class PreparedChunk:
 
 
 # -- SQLite: a chunk's rows as a database image ---------------------------------------------
+@functools.cache
+def _image_sql(name: str) -> str:
+    return (_SQLITE_SQL / f"{name}.sql").read_text()
+
+
 def sqlite_image(rows: list[EventRow]) -> bytes:
     """``rows`` as a serialized in-memory SQLite database: table ``chunk_rows``, row i at rowid
     i + 1 (``sql/sqlite/create_chunk_image.sql``). The loader attaches the image and stores the
@@ -86,9 +92,9 @@ def sqlite_image(rows: list[EventRow]) -> bytes:
     db = sqlite3.connect(":memory:", isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=OFF")
-        db.execute((_SQLITE_SQL / "create_chunk_image.sql").read_text())
+        db.execute(_image_sql("create_chunk_image"))
         db.execute("BEGIN")
-        db.executemany((_SQLITE_SQL / "insert_chunk_image_rows.sql").read_text(), rows)
+        db.executemany(_image_sql("insert_chunk_image_rows"), rows)
         db.execute("COMMIT")
         return db.serialize()
     finally:
