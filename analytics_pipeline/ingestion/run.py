@@ -105,7 +105,8 @@ class IngestResult:
     # CPU seconds per stage, in whichever process ran it: "hashing" the files, "reading" them
     # into records (decompressing, splitting lines, CSV), "parsing and validation" (JSON
     # decoding and the rules, in the parser workers when there are any), "loading" (this
-    # process's side of the writes). The database server's own CPU is not in here.
+    # process's side of the writes, and on SQLite the parser workers' binding of the rows into
+    # chunk images). The database server's own CPU is not in here.
     stage_cpu: Counter[str] = field(default_factory=Counter)
     first_batch: int | None = None
     last_batch: int | None = None
