@@ -170,6 +170,21 @@ def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, fil
     return LoadOutcome(batch_id, loaded, duplicates, rejections)
 
 
+class ChunkMismatch(RuntimeError):
+    """A chunk whose rows do not match its accepted lines: nothing of it is loaded."""
+
+
+def _check_rows(chunk: PreparedChunk, held: int) -> None:
+    """Refuse a chunk that carries other than one row per accepted line. It would otherwise
+    count the missing rows as duplicates and lose them without a word: a parser process and a
+    loader of two code versions (files replaced during a run) once did exactly that."""
+    if held != len(chunk.row_lines):
+        raise ChunkMismatch(
+            f"chunk of lines {chunk.first_line}-{chunk.last_line}: it carries {held} rows for "
+            f"{len(chunk.row_lines)} accepted lines, so nothing of it was loaded (are the parser "
+            "processes running other code than the loader?); the next run loads it again")
+
+
 IMAGE_SCHEMA = "ingest_chunk"  # as attach_chunk_image.sql and insert_events_from_chunk.sql name it
 
 
@@ -188,6 +203,7 @@ def _attached_image(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk
         db.execute(warehouse.sql_text("attach_chunk_image"))
     db.deserialize(chunk.rows_image or sqlite_image(chunk.rows), name=IMAGE_SCHEMA)
     try:
+        _check_rows(chunk, db.execute(warehouse.sql_text("count_chunk_image_rows")).fetchone()[0])
         yield
     finally:
         try:
@@ -261,7 +277,10 @@ class _Loader:
         # Binary COPY streams of rows lo..hi: each event row gets the batch's own columns.
         tail = binary_tail(self.now, self.source_file, self.batch_id)
         data, rows = copy_stream(chunk.copy_data, 10, tail, lo, hi if not whole else -1)
-        key_data, _ = copy_stream(chunk.key_data, 2, b"", lo, hi if not whole else -1)
+        key_data, keys = copy_stream(chunk.key_data, 2, b"", lo, hi if not whole else -1)
+        if whole:
+            _check_rows(chunk, rows)
+            _check_rows(chunk, keys)
         warehouse = self.warehouse
         import psycopg  # loaded already: this connection is psycopg's
 
