@@ -61,6 +61,18 @@ def ledger(warehouse: Warehouse) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def ledger_file(warehouse: Warehouse, name: str, days: tuple[str, ...] = ()) -> int:
+    """A new ``ingest_files`` row for ``name`` (its id), for tests that call ``load_chunk``
+    themselves; on PostgreSQL the day partitions of ``days`` are made too."""
+    with warehouse.begin() as conn:
+        if warehouse.is_postgres:
+            for day in days:
+                conn.execute(warehouse.sql("ensure_event_partition"), {"day": day})
+        return conn.execute(warehouse.sql("insert_ingest_file"),
+                            {"sha256": name, "path": name, "size_bytes": 1,
+                             "started_at": warehouse.ts(NOW)}).scalar_one()
+
+
 def count(warehouse: Warehouse, table: str, where: str = "", **params: Any) -> int:
     sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
     with warehouse.connect() as conn:

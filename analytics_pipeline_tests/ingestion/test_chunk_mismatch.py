@@ -4,13 +4,12 @@ and parser processes of two code versions once did (a chunk of lines arriving wi
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from analytics_pipeline.ingestion.load import ChunkMismatch, load_chunk
 from analytics_pipeline.ingestion.prepare import PreparedChunk, binary_key, binary_row, sqlite_image
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline_tests.ingestion.helpers import count, ledger_file
 
 ROW = ("e1", "w", "s", "v", "pageview", None, "/", None, "2024-03-01 10:00:00.000000", None)
 
@@ -27,30 +26,20 @@ def _chunk(warehouse: Warehouse, rows: list[tuple], accepted_lines: int) -> Prep
     return chunk
 
 
-def _file_id(warehouse: Warehouse) -> int:
-    with warehouse.begin() as conn:
-        if warehouse.is_postgres:
-            conn.execute(warehouse.sql("ensure_event_partition"), {"day": "2024-03-01"})
-        return conn.execute(warehouse.sql("insert_ingest_file"),
-                            {"sha256": "x", "path": "x.jsonl", "size_bytes": 1,
-                             "started_at": warehouse.ts(datetime(2024, 3, 1, tzinfo=timezone.utc))}).scalar_one()
-
-
 @pytest.mark.parametrize("carried", [0, 1, 3])
 def test_a_chunk_without_its_rows_fails_and_stores_nothing(warehouse: Warehouse, carried: int) -> None:
     rows = [(f"e{i}",) + ROW[1:] for i in range(carried)]
     chunk = _chunk(warehouse, rows, accepted_lines=2)
-    file_id = _file_id(warehouse)
+    file_id = ledger_file(warehouse, "x.jsonl", days=("2024-03-01",))
     with pytest.raises(ChunkMismatch, match=rf"lines 1-2: it carries {carried} rows for 2 accepted lines"):
         with warehouse.begin() as conn:
             load_chunk(warehouse, conn, chunk, file_id, "x.jsonl")
-    with warehouse.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar_one() == 0
-        assert conn.exec_driver_sql("SELECT count(*) FROM ingest_batches").scalar_one() == 0
+    assert count(warehouse, "events") == 0
+    assert count(warehouse, "ingest_batches") == 0
 
 
 def test_a_whole_chunk_loads(warehouse: Warehouse) -> None:
     chunk = _chunk(warehouse, [ROW, ("e2",) + ROW[1:]], accepted_lines=2)
-    file_id = _file_id(warehouse)
+    file_id = ledger_file(warehouse, "x.jsonl", days=("2024-03-01",))
     with warehouse.begin() as conn:
         assert load_chunk(warehouse, conn, chunk, file_id, "x.jsonl").loaded == 2

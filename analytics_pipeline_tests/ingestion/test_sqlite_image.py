@@ -6,7 +6,7 @@ the image's row ranges, and the pooled connection keeps no chunk afterwards."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from analytics_pipeline.ingestion.load import IMAGE_SCHEMA, load_chunk
 from analytics_pipeline.ingestion.prepare import PreparedChunk, sqlite_image
 from analytics_pipeline.warehouse import Warehouse
+from analytics_pipeline_tests.ingestion.helpers import ledger_file
 
 # Any text SQLite can hold as UTF-8, NUL and every line end included.
 text = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
@@ -23,16 +24,8 @@ stamps = st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 1
     lambda d: d.isoformat(" ", "microseconds"))
 rows = st.tuples(ids, text, text, text, st.sampled_from(["pageview", "custom"]), st.none() | text,
                  st.none() | text, st.none() | text, stamps, st.none() | text)
-NOW = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 COLUMNS = ("event_id, website_id, session_id, visitor_id, event_type, event_name, url_path, referrer, "
            "occurred_at, properties")
-
-
-def _file_id(warehouse: Warehouse, name: str) -> int:
-    with warehouse.begin() as conn:
-        return conn.execute(warehouse.sql("insert_ingest_file"),
-                            {"sha256": name, "path": name, "size_bytes": 1,
-                             "started_at": warehouse.ts(NOW)}).scalar_one()
 
 
 def _load(warehouse: Warehouse, values: list[tuple], image: bool, name: str):
@@ -42,7 +35,7 @@ def _load(warehouse: Warehouse, values: list[tuple], image: bool, name: str):
         chunk.rows_image = sqlite_image(values)
     else:  # prepared on the loader's own thread (a small file, a run's first chunk)
         chunk.rows = list(values)
-    file_id = _file_id(warehouse, name)
+    file_id = ledger_file(warehouse, name)
     with warehouse.begin() as conn:
         return load_chunk(warehouse, conn, chunk, file_id, name,
                           raw_lines=lambda lines: {line: f"line {line}" for line in lines})
