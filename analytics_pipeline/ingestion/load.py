@@ -19,7 +19,7 @@ import functools
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -137,11 +137,9 @@ def load_chunk(warehouse: Warehouse, conn: Connection, chunk: PreparedChunk, fil
     loaded = 0
     refused: list[tuple[int, str]] = []  # (row index, reason)
     rows = len(chunk.row_lines)
-    if rows and warehouse.is_sqlite:
-        with _attached_image(warehouse, conn, chunk):
+    if rows:
+        with _attached_image(warehouse, conn, chunk) if warehouse.is_sqlite else nullcontext():
             loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now, turn).load_isolating(rows, refused)
-    elif rows:
-        loaded = _Loader(warehouse, conn, chunk, batch_id, source_file, now, turn).load_isolating(rows, refused)
     turn.wait()
     rejections = list(chunk.rejections)
     if refused:
