@@ -10,8 +10,9 @@ set ``count(DISTINCT visitor_id)`` counts.
 
 It stays exact as data changes: before each count, the newest ingestion batch id is compared
 with the last one seen; the UTC days that new batches touched are rebuilt on their next use
-(``count_loaded_events_by_day``). When the oldest stored event moves (retention deleted days),
-the days before it are dropped. Past ``max_visitors`` distinct ids the index stops growing and
+(``count_loaded_events_by_day``). When retention has deleted events (it records every day it
+deletes in ``retention_dropped_days``; ``select_retention_mark`` reads that table's one-row
+summary, never ``events``), the days up to the day after the newest deleted one are dropped. Past ``max_visitors`` distinct ids the index stops growing and
 counts fall back to the SQL query, so memory stays bounded (about ``max_visitors / 8`` bytes
 per day and website).
 """
@@ -45,7 +46,7 @@ class VisitorIndex:
         self.numbers: dict[str, int] = {}
         self.days: dict[date, dict[str, int]] = {}  # day -> website -> bitmap
         self.batch_id: int | None = None
-        self.oldest: datetime | None = None
+        self.retention: tuple | None = None  # select_retention_mark's row when last seen
         self.full = False
 
     # -- keeping it exact -----------------------------------------------------------------
@@ -62,12 +63,15 @@ class VisitorIndex:
             if newest < self.batch_id:  # a rebuilt warehouse
                 self.days.clear()
         self.batch_id = newest
-        oldest = Warehouse.to_datetime(warehouse.query("select_api_oldest_event")[0]["oldest"])
-        if oldest != self.oldest:
-            cutoff = oldest.date() if oldest is not None else None
-            for day in [d for d in self.days if cutoff is None or d <= cutoff]:
+        mark = warehouse.query("select_retention_mark")[0]
+        newest_dropped = Warehouse.to_date(mark["newest"])
+        retention = (int(mark["days"]), int(mark["events"]), newest_dropped)
+        if retention != self.retention:
+            # A local day deleted in a zone far from UTC reaches into the next UTC day.
+            cutoff = newest_dropped + timedelta(days=1) if newest_dropped is not None else None
+            for day in [d for d in self.days if cutoff is not None and d <= cutoff]:
                 del self.days[day]
-            self.oldest = oldest
+            self.retention = retention
 
     def _number(self, visitor: str) -> int:
         number = self.numbers.get(visitor)

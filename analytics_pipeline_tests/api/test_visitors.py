@@ -34,10 +34,14 @@ def test_late_events_and_deleted_days_are_seen(populated, landing_dir: Path) -> 
     load(populated, landing_dir, [("site-b", "v7", "b7", "pageview", "/x", None, at(day(30), 8))], "late.jsonl")
     assert index.count(populated, start, end, SiteFilter()) == 6
     assert index.count(populated, start, end, SiteFilter(("site-b",))) == 3
-    with populated.begin() as conn:  # retention of the oldest day (85 days ago: v5)
-        conn.execute(sa.text("DELETE FROM events WHERE occurred_at < :cut"), {"cut": populated.ts(at(day(84), 0, 0))})
+    with populated.begin() as conn:  # retention of the oldest day (85 days ago: v5), as retention records it
+        gone = conn.execute(sa.text("DELETE FROM events WHERE occurred_at < :cut"),
+                            {"cut": populated.ts(at(day(84), 0, 0))}).rowcount
         if populated.is_postgres:
             conn.execute(sa.text("DELETE FROM event_keys WHERE occurred_at < :cut"), {"cut": populated.ts(at(day(84), 0, 0))})
+        conn.execute(populated.sql("insert_retention_dropped_day"),
+                     {"day": populated.day(day(85)), "events": gone, "dropped_at": populated.ts(at(day(0), 0, 0)),
+                      "run_id": None})
     assert index.count(populated, start, end, SiteFilter()) == 5 == count_unique_visitors(populated, start, end, SiteFilter())
 
 
