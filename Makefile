@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/aggregate.py
 	$(BIN)/python benchmarks/retention.py
+	$(BIN)/python benchmarks/event_keys.py
 	$(BIN)/python benchmarks/cache.py
 	$(BIN)/python benchmarks/reports.py
 	$(BIN)/python benchmarks/scale.py --sizes 1000000 5000000

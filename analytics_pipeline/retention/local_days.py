@@ -60,7 +60,8 @@ def delete_local_days(warehouse: Warehouse, plan: RetentionPlan, result: Any, we
     """Delete the approved local days, zone by zone; record each day; on PostgreSQL drop the UTC
     partitions left empty before every zone's first kept day."""
     name = "delete_old_zone_events_batch" if warehouse.is_sqlite else "delete_old_zone_events"
-    result.sql_files += ["select_retention_event_buckets", name, "count_retention_zone_events",
+    probes = [] if warehouse.is_sqlite else ["set_retention_key_probes"]
+    result.sql_files += ["select_retention_event_buckets", *probes, name, "count_retention_zone_events",
                          "insert_retention_dropped_day"]
     planned = {d.day: d.events for d in plan.decisions if d.delete}
     total = plan.events_to_delete
@@ -70,6 +71,7 @@ def delete_local_days(warehouse: Warehouse, plan: RetentionPlan, result: Any, we
             params = {**group_params(warehouse, group, start, end), "max_batch_id": max_batch_id}
             if warehouse.is_postgres:
                 with warehouse.begin() as conn:
+                    conn.execute(warehouse.sql("set_retention_key_probes"))
                     row = conn.execute(zone_sql(warehouse, name), params).one()
                 result.events_deleted += int(row.events)
                 result.event_keys_deleted += int(row.event_keys)

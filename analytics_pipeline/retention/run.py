@@ -296,7 +296,8 @@ def _drop_partitions(warehouse: Warehouse, plan: RetentionPlan, result: Retentio
     """One transaction per day: lock the partition, check it still holds exactly the events the
     guard approved, delete the day's idempotency keys, drop the partition, record the day."""
     result.sql_files += ["lock_retention_partition", "count_retention_partition",
-                         "delete_old_event_keys", "drop_event_partition", "insert_retention_dropped_day"]
+                         "set_retention_key_probes", "delete_old_event_keys", "drop_event_partition",
+                         "insert_retention_dropped_day"]
     planned = {d.day: d.events for d in plan.decisions if d.delete}
     total = plan.events_to_delete
     for day, expected in planned.items():
@@ -307,10 +308,8 @@ def _drop_partitions(warehouse: Warehouse, plan: RetentionPlan, result: Retentio
                 found = conn.execute(warehouse.sql("count_retention_partition", partition=name)).scalar_one()
                 if found != expected:
                     raise _DayChanged(found)
-                keys = conn.execute(
-                    warehouse.sql("delete_old_event_keys"),
-                    {"start": midnight(day), "end": midnight(day + timedelta(days=1))},
-                ).rowcount
+                conn.execute(warehouse.sql("set_retention_key_probes"))
+                keys = conn.execute(warehouse.sql("delete_old_event_keys", partition=name)).rowcount
                 conn.execute(warehouse.sql("drop_event_partition", partition=name))
                 _record_dropped(conn, warehouse, day, found, run_id)
         except _DayChanged as changed:

@@ -1,0 +1,76 @@
+"""PostgreSQL: retention finds a dropped day's idempotency keys through event_keys' primary key,
+so its cost follows the day, not the table; and it deletes exactly that day's keys.
+
+event_keys has no index on occurred_at (migration 040): a BRIN index there cost ingestion time
+on every key and, once retention had freed pages that new keys reused, no longer narrowed a
+day's delete at all. Without the probe setting the planner hashes the day's ids and reads all
+of event_keys, which holds the whole retention period."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+
+from analytics_pipeline.retention.run import partition_name
+from analytics_pipeline.warehouse import Warehouse
+
+DAYS = [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 3)]
+PER_DAY = 20_000
+pytestmark = pytest.mark.parametrize("warehouse_url", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def pg(warehouse: Warehouse) -> Warehouse:
+    with warehouse.begin() as conn:
+        for number, day in enumerate(DAYS):
+            conn.execute(warehouse.sql("ensure_event_partition"), {"day": day})
+            # Ids in the shapes clients send (uuid-like text), interleaved across days so that
+            # no physical order of event_keys could stand in for the day.
+            conn.execute(sa.text(
+                "INSERT INTO events (event_id, website_id, session_id, visitor_id, event_type, occurred_at, "
+                "ingested_at, source_file, batch_id) "
+                "SELECT md5(:day || '/' || i), 'site', 's-' || i % 97, 'v-' || i % 89, 'pageview', "
+                "CAST(:day AS date) + i * interval '4 second', now(), 'f.jsonl', :batch "
+                "FROM generate_series(1, :n) AS i"), {"day": day.isoformat(), "n": PER_DAY, "batch": number + 1})
+        conn.execute(sa.text("INSERT INTO event_keys (event_id, occurred_at) "
+                             "SELECT event_id, occurred_at FROM events ORDER BY md5(event_id)"))
+        conn.execute(sa.text("ANALYZE event_keys"))
+        for day in DAYS:
+            conn.exec_driver_sql(f"ANALYZE {partition_name(day)}")
+    return warehouse
+
+
+def test_event_keys_has_no_occurred_at_index(pg: Warehouse) -> None:
+    with pg.connect() as conn:
+        indexes = conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE tablename = 'event_keys'")).scalars().all()
+    assert sorted(indexes) == ["event_keys_pkey"]
+
+
+def test_a_day_keys_are_found_through_the_primary_key(pg: Warehouse) -> None:
+    delete = pg.sql("delete_old_event_keys", partition=partition_name(DAYS[1]))
+    with pg.begin() as conn:
+        conn.execute(pg.sql("set_retention_key_probes"))
+        plan = "\n".join(conn.execute(sa.text("EXPLAIN " + delete.text)).scalars())
+        assert "Index Scan using event_keys_pkey on event_keys" in plan, plan
+        assert "Seq Scan on event_keys" not in plan and "Hash" not in plan, plan
+        deleted = conn.execute(delete).rowcount
+    assert deleted == PER_DAY
+    with pg.connect() as conn:
+        left = dict(conn.execute(sa.text(
+            "SELECT occurred_at::date, count(*) FROM event_keys GROUP BY 1")).all())
+        orphans = conn.execute(sa.text(
+            f"SELECT count(*) FROM {partition_name(DAYS[1])} e "
+            "WHERE EXISTS (SELECT 1 FROM event_keys k WHERE k.event_id = e.event_id)")).scalar_one()
+    assert left == {DAYS[0]: PER_DAY, DAYS[2]: PER_DAY}
+    assert orphans == 0
+
+
+def test_the_setting_ends_with_its_transaction(pg: Warehouse) -> None:
+    with pg.begin() as conn:
+        conn.execute(pg.sql("set_retention_key_probes"))
+        assert conn.execute(sa.text("SHOW enable_hashjoin")).scalar_one() == "off"
+    with pg.begin() as conn:  # the same pooled connection, a new transaction
+        assert conn.execute(sa.text("SHOW enable_hashjoin")).scalar_one() == "on"
+        assert conn.execute(sa.text("SHOW enable_mergejoin")).scalar_one() == "on"
