@@ -27,7 +27,9 @@ For each backend, on a fresh empty database each time:
   ``INSERT ... SELECT`` each, all on one thread), with ratios to each.
 
 Each is run ``--repeat`` times (default 5; pipeline and floor take turns, so both see the
-machine's other load alike) and the best run of each is reported, with every run's seconds.
+machine's other load alike) and the best run of each is reported, with every run's seconds
+and the ratio within each turn (a pipeline run against the floor run right after it) and their
+median: a second view of the ratio that one lucky run of either side sways less.
 (Five, not three, since 2026-12-01: on a shared 2-core machine a single run of either moved by
 up to 40 % that day, and the pipeline, which keeps both cores busy, more than the floor.)
 Each measurement runs in its own Python process so that its peak memory is its own: peak MB is
@@ -46,6 +48,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -613,6 +616,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{backend}: pipeline seconds of the {args.repeat} runs: "
                       + ", ".join(f"{r['seconds']:.2f}" for r in pipes)
                       + ("; floor: " + ", ".join(f"{r['seconds']:.2f}" for r in floors) if floors else ""))
+                if floors:
+                    # Each turn's pipeline run against the floor run beside it: a second view of
+                    # the ratio, less swayed than the ratio of bests by one lucky run of either.
+                    turns = [(p["seconds"] / p["lines"]) / (f["seconds"] / f["lines"]) for p, f in zip(pipes, floors)]
+                    print(f"{backend}: ratio in each turn (pipeline run / the floor run after it): "
+                          + ", ".join(f"{r:.2f}" for r in turns) + f"; median {statistics.median(turns):.2f}")
             ok = (pipe["loaded"], pipe["duplicates"], pipe["rejected"]) == (events, duplicates, malformed)
             print(f"{backend}: pipeline {pipe['lines']:,} lines in {pipe['seconds']:.2f}s: "
                   f"{pipe['loaded']:,} loaded, {pipe['duplicates']:,} duplicates, {pipe['rejected']:,} rejected"
