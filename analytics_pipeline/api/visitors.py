@@ -12,9 +12,9 @@ It stays exact as data changes: before each count, the newest ingestion batch id
 with the last one seen; the UTC days that new batches touched are rebuilt on their next use
 (``count_loaded_events_by_day``). When retention has deleted events (it records every day it
 deletes in ``retention_dropped_days``; ``select_retention_mark`` reads that table's one-row
-summary, never ``events``), the days up to the day after the newest deleted one are dropped. Past ``max_visitors`` distinct ids the index stops growing and
-counts fall back to the SQL query, so memory stays bounded (about ``max_visitors / 8`` bytes
-per day and website).
+summary, never ``events``), the days up to the day after the newest deleted one are dropped.
+Past ``max_visitors`` distinct ids the index stops growing and counts fall back to the SQL
+query, so memory stays bounded (about ``max_visitors / 8`` bytes per day and website).
 """
 
 from __future__ import annotations
