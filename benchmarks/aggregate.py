@@ -41,6 +41,7 @@ location load. ``--explain`` prints PostgreSQL's ``EXPLAIN (ANALYZE, BUFFERS)`` 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import os
 import platform
 import sqlite3
@@ -52,7 +53,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from throwaway import fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable
+from throwaway import fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable, process_cpu_seconds
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -223,17 +224,7 @@ def cpu_clock(conn, backend: Backend):
         return time.process_time
     pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
     conn.commit()
-    stat = Path(f"/proc/{pid}/stat")
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def read() -> float | None:
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-
-    return read if read() is not None else (lambda: None)
+    return partial(process_cpu_seconds, pid)
 
 
 LAST_FLOOR_CPU: dict[str, float | None] = {}

@@ -32,7 +32,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from throwaway import fresh_database, drop_database, postgres_unreachable
+from throwaway import drop_database, fresh_database, postgres_unreachable, process_cpu_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -58,8 +58,10 @@ def connect(url: str):
 
 def server_cpu(conn) -> float:
     """CPU seconds of the connection's server process so far (``/proc``: same machine)."""
-    fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100
+    seconds = process_cpu_seconds(conn.info.backend_pid)
+    if seconds is None:
+        raise SystemExit("the server's /proc entry is unreadable: run this on the database's machine")
+    return seconds
 
 
 def key_blocks(keys: int) -> list[bytes]:

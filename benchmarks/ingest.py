@@ -58,7 +58,8 @@ from datetime import date, datetime, timezone
 from collections.abc import Callable
 from pathlib import Path
 
-from throwaway import fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable as postgres_available
+from throwaway import (fresh_database, PG_ADMIN_DSN, PG_HOST, drop_database, postgres_unreachable as postgres_available,
+                       process_cpu_seconds)
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,7 +84,6 @@ class PeakRss:
         self._cpu: dict[int, float] = {}  # descendant pid -> CPU seconds last seen
         self._server_cpu: dict[int, float] = {}
         self._server_start: dict[int, float] = {}
-        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._stop = threading.Event()
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         self._proc = Path("/proc/self/statm").exists()
@@ -117,12 +117,6 @@ class PeakRss:
         except (OSError, IndexError, ValueError):
             return 0
 
-    def _cpu_of(self, pid: int) -> float | None:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / self._tick
 
     def sample(self) -> None:
         me = os.getpid()
@@ -133,7 +127,7 @@ class PeakRss:
             children = self._children(pid)
             todo.extend(children)
             if pid != me:
-                cpu = self._cpu_of(pid)
+                cpu = process_cpu_seconds(pid)
                 if cpu is not None:
                     self._cpu[pid] = cpu
         self.peak = max(self.peak, total)
@@ -142,7 +136,7 @@ class PeakRss:
         # work for the server being measured), and at the end.
         if self.server_pids is not None and (self._samples % 10 == 1 or self._stop.is_set()):
             for pid in self.server_pids():
-                cpu = self._cpu_of(pid)
+                cpu = process_cpu_seconds(pid)
                 if cpu is not None:
                     self._server_start.setdefault(pid, cpu)
                     self._server_cpu[pid] = cpu

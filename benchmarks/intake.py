@@ -51,6 +51,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import orjson  # noqa: E402
+from throwaway import process_cpu_seconds  # noqa: E402
 
 KEY = "bench-intake-key-0001"
 KINDS = ("intake", "app floor", "floor")
@@ -242,10 +243,11 @@ def drive(port: int, requests: list[bytes], concurrency: int) -> tuple[float, li
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (all its threads) so far: far less sensitive to the
-    machine's other load than wall time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU of the server process (all its threads) so far."""
+    seconds = process_cpu_seconds(pid)
+    if seconds is None:
+        raise RuntimeError(f"process {pid}'s /proc entry is unreadable")
+    return seconds
 
 
 def fsync_latency(directory: Path, samples: int = 200) -> tuple[float, float]:

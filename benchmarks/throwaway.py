@@ -1,6 +1,6 @@
 """Throwaway databases for the benchmarks: a fresh SQLite file or PostgreSQL database per
 measurement, dropped afterwards. PostgreSQL is on ANALYTICS_BENCH_PG_HOST (default 127.0.0.1),
-port 5432, user postgres."""
+port 5432, user postgres. Also what every benchmark reads of a process: its CPU seconds."""
 
 from __future__ import annotations
 
@@ -10,6 +10,17 @@ from pathlib import Path
 
 PG_HOST = os.environ.get("ANALYTICS_BENCH_PG_HOST", "127.0.0.1")
 PG_ADMIN_DSN = f"host={PG_HOST} port=5432 user=postgres dbname=postgres"
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far, from ``/proc``
+    (None when unreadable: the process is gone, or not on this machine). Far less swayed by the
+    machine's other load than wall time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_unreachable() -> str | None:
