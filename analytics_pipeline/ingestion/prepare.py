@@ -53,6 +53,7 @@ Rejection = tuple[int, str, str]  # line_number, raw, reason
 # (event_name and url_path are required only for one event type each).
 REQUIRED_CSV_COLUMNS = ("event_id", "website_id", "session_id", "visitor_id", "event_type", "occurred_at")
 _BOM = b"\xef\xbb\xbf"
+# settings.SQL_DIR / "sqlite", without importing settings (and Dagster) in parser processes.
 _SQLITE_SQL = Path(__file__).resolve().parent.parent.parent / "sql" / "sqlite"
 
 

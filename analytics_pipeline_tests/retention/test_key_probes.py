@@ -12,6 +12,7 @@ from datetime import date
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from analytics_pipeline.retention.run import partition_name
 from analytics_pipeline.warehouse import Warehouse
@@ -74,3 +75,43 @@ def test_the_setting_ends_with_its_transaction(pg: Warehouse) -> None:
     with pg.begin() as conn:  # the same pooled connection, a new transaction
         assert conn.execute(sa.text("SHOW enable_hashjoin")).scalar_one() == "on"
         assert conn.execute(sa.text("SHOW enable_mergejoin")).scalar_one() == "on"
+
+
+# Any id validation lets through (no NUL, 1-128 code points): quotes, backslashes, LIKE's % and
+# _, line ends, control and bidi characters, formula-like text, and near twins (a trailing space,
+# another case, a decomposed accent) that must not be taken for one another.
+TWINS = ["a", "a ", " a", "A", "\u00e9", "e\u0301", "=HYPERLINK(\"x\")", "'; DROP TABLE events; --", "50%_\\",
+         "\t\r\n", "\x1b[31m\x07", "\u202eevil", "\U0001f600", "x" * 128]
+IDS = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=128)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(IDS, max_size=25, unique=True), st.data())
+def test_exactly_the_day_keys_go_whatever_their_text(warehouse: Warehouse, extra: list[str], data) -> None:
+    ids = list(dict.fromkeys(TWINS + extra))  # every twin in every example, split at random
+    dropped = set(data.draw(st.lists(st.sampled_from(ids), unique=True), label="ids of the dropped day"))
+    day, other = date(2031, 5, 1), date(2031, 5, 2)
+    try:
+        with warehouse.begin() as conn:
+            for d in (day, other):
+                conn.execute(warehouse.sql("ensure_event_partition"), {"day": d})
+            for event_id in ids:
+                at = f"{day if event_id in dropped else other} 12:00:00+00"
+                conn.execute(sa.text(
+                    "INSERT INTO events (event_id, website_id, session_id, visitor_id, event_type, occurred_at, "
+                    "ingested_at, source_file, batch_id) "
+                    "VALUES (:id, 'site', 's', 'v', 'pageview', CAST(:at AS timestamptz), now(), 'f.jsonl', 1)"),
+                    {"id": event_id, "at": at})
+                conn.execute(sa.text("INSERT INTO event_keys (event_id, occurred_at) VALUES (:id, CAST(:at AS timestamptz))"),
+                             {"id": event_id, "at": at})
+        with warehouse.begin() as conn:
+            conn.execute(warehouse.sql("set_retention_key_probes"))
+            deleted = conn.execute(warehouse.sql("delete_old_event_keys", partition=partition_name(day))).rowcount
+            left = set(conn.execute(sa.text("SELECT event_id FROM event_keys")).scalars())
+        assert deleted == len(dropped)
+        assert left == set(ids) - dropped
+    finally:
+        with warehouse.begin() as conn:
+            conn.execute(sa.text("TRUNCATE event_keys"))
+            for d in (day, other):
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {partition_name(d)}")
